@@ -1,0 +1,47 @@
+# pdeforge — `make dataset name=condiff`, `make test`.
+# Every target creates the virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pdeforge-installed
+# Card overrides are passed through by name: `make dataset name=condiff grid=128 n_train=100`.
+ARGS   := $(filter-out name=%,$(MAKEOVERRIDES))
+
+.PHONY: venv dataset test test-all bench plot verify list clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch pinned to the CPU wheel; a bare `torch` would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test,ml]"
+	touch $(STAMP)
+
+dataset: $(STAMP)
+	@test -n "$(name)" || { echo "usage: make dataset name=NAME [key=value ...]  (see: $(BIN)/pdeforge list)"; exit 2; }
+	$(BIN)/pdeforge generate $(name) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-columns=min,mean,rounds -p no:randomly
+
+plot: $(STAMP)
+	@test -n "$(name)" || { echo "usage: make plot name=NAME [config=CONFIG]"; exit 2; }
+	$(BIN)/pdeforge plot $(name) $(ARGS)
+
+verify: $(STAMP)
+	@test -n "$(name)" || { echo "usage: make verify name=NAME"; exit 2; }
+	$(BIN)/pdeforge verify $(name) $(ARGS)
+
+list: $(STAMP)
+	$(BIN)/pdeforge list
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Cards, the shard format and its checker, the store, the runner and the loader."""

@@ -1,0 +1,50 @@
+"""``pdeforge plot``: a PNG of a few samples (each field on its own physical coordinates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
+    """Plot ``n`` samples of every field variable of ``ds`` (an opened split) to ``out``.
+
+    Arrays are stored as [sample, x, y]; they are drawn with x to the right and y up
+    (``imshow`` of the transpose with ``origin="lower"`` and the coordinate extent).
+    Variables whose values span more than two decades and are positive (e.g. k) are shown
+    as log10.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fields = [v for v in ds.data_vars if ds[v].ndim == 3]
+    n = min(n, ds.sizes["sample"])
+    fig, axes = plt.subplots(n, len(fields), figsize=(3.2 * len(fields), 2.9 * n), squeeze=False)
+    for row in range(n):
+        for col, name in enumerate(fields):
+            da = ds[name].isel(sample=row)
+            xd, yd = da.dims
+            vals = np.asarray(da.values, dtype=float)
+            label = name
+            if vals.min() > 0 and vals.max() / vals.min() > 100:
+                vals, label = np.log10(vals), f"log10 {name}"
+            x, y = ds[xd].values, ds[yd].values
+            im = axes[row, col].imshow(vals.T, origin="lower", extent=(x[0], x[-1], y[0], y[-1]),
+                                       cmap="viridis", aspect="equal")
+            fig.colorbar(im, ax=axes[row, col], fraction=0.046)
+            extra = ""
+            if "contrast" in ds:
+                extra = f"  (contrast {float(ds['contrast'].isel(sample=row)):.3g})"
+            axes[row, col].set_title(f"{label} #{int(ds['sample'][row])}{extra if col == 0 else ''}", fontsize=9)
+            axes[row, col].set_xlabel(xd)
+            axes[row, col].set_ylabel(yd)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

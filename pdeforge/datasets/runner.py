@@ -1,0 +1,205 @@
+"""Generate a dataset family: plan shards, run sample chunks, write shards, keep manifests.
+
+``generate_dataset("condiff", {"grid": "64", "n_train": "100"})`` is what
+``make dataset name=condiff grid=64 n_train=100`` runs. The plan is one list of
+``(config, split, start, stop)`` chunks covering every shard that is not yet on disk;
+chunks run on an executor (serial, local processes, or Dask) and each finished shard is
+written atomically and recorded in its config's manifest at once, so an interrupted run
+resumes at the first missing shard and a finished dataset is a no-op unless ``force``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import pdeforge
+from pdeforge.datasets import schema, store
+from pdeforge.datasets.cards import Card, load_card
+from pdeforge.datasets.executors import EXECUTORS
+from pdeforge.generators.base import ConfigSpec, Family, get_family
+
+CHUNK = 10  # samples per task: small enough to balance load, large enough to amortise IPC
+
+
+@dataclass
+class RunReport:
+    dataset: str
+    root: Path
+    written: int = 0
+    skipped: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    configs: list[str] = field(default_factory=list)
+
+
+def effective_card(name: str, overrides: dict[str, str] | None = None) -> tuple[Card, Family]:
+    card = load_card(name)
+    family = get_family(card.generator)
+    return family.apply_overrides(card, dict(overrides or {})), family
+
+
+def build_shard(family: Family, card: Card, config: ConfigSpec, split: str, start: int,
+                arrays: dict[str, np.ndarray]):
+    """An xarray Dataset in the pdeforge shard format (see :mod:`pdeforge.datasets.schema`)."""
+    import xarray as xr
+
+    specs = family.variables(card, config)
+    coords = {"sample": ("sample", np.arange(start, start + _nrows(arrays), dtype=np.int64),
+                         {"long_name": "sample index within the split", "units": "1"})}
+    for name, c in family.coords(card, config).items():
+        coords[name] = (name, np.asarray(c.values), {"long_name": c.long_name, "units": c.units})
+    data_vars = {}
+    for name, spec in specs.items():
+        if name not in arrays:
+            raise ValueError(f"generator did not produce variable {name!r}")
+        arr = np.asarray(arrays[name], dtype=spec.dtype)
+        data_vars[name] = (("sample", *spec.dims), arr,
+                           {"role": spec.role, "long_name": spec.long_name, "units": spec.units})
+    n = len(coords["sample"][1])
+    attrs = {
+        "format": schema.FORMAT,
+        "pdeforge_version": pdeforge.__version__,
+        "dataset": card.name,
+        "config": config.name,
+        "split": split,
+        "card": card.canonical_json(),
+        "card_sha256": card.sha256,
+        "content_key": family.content_key(card, config),
+        "equation": card.get("dataset.equation"),
+        "boundary_conditions": card.get("dataset.boundary_conditions"),
+        "units": card.get("dataset.units", "dimensionless"),
+        "seeding": card.get("seeding.mode"),
+        "master_seed": int(card.get("seeding.master_seed")),
+        "sample_start": int(start),
+        "sample_stop": int(start + n),
+    }
+    attrs.update({k: v for k, v in family.attrs(card, config).items() if v is not None})
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _chunk(card_name: str, card_data: dict, overrides: dict, config: str, split: str,
+           start: int, stop: int) -> dict[str, np.ndarray]:
+    """Task body (runs in a worker): samples [start, stop) of (config, split)."""
+    card = Card(card_name, card_data, overrides)
+    family = get_family(card.generator)
+    return family.generate(card, family.config(card, config), split, start, stop)
+
+
+def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root=None,
+                     workers: int | None = None, scheduler: str | None = None,
+                     force: bool = False, progress: bool = True, log=print) -> RunReport:
+    t0 = time.perf_counter()
+    card, family = effective_card(name, overrides)
+    root = store.resolve_root(root)
+    store.ensure_writable(root / card.name)
+    configs = family.configs(card)
+    splits = family.splits(card)
+    per_shard = int(card.get("storage.samples_per_shard"))
+    report = RunReport(card.name, root, configs=[c.name for c in configs])
+
+    manifests: dict[str, store.ManifestWriter] = {}
+    pending: list[tuple[ConfigSpec, str, int, int]] = []  # shards still to write
+    for config in configs:
+        cdir = store.config_dir(root, card.name, config.name)
+        for split in splits:
+            store.remove_stale_tmp(cdir / split)
+        mw = store.ManifestWriter.open(cdir, dataset=card.name, config=config.name, card=card,
+                                       content_key=family.content_key(card, config),
+                                       splits=splits, per_shard=per_shard, force=force)
+        manifests[config.name] = mw
+        mw.save()
+        for split, n in splits.items():
+            for start, stop in store.shard_ranges(n, per_shard):
+                if mw.done(split, start, stop):
+                    report.skipped += 1
+                else:
+                    pending.append((config, split, start, stop))
+
+    total = sum(stop - start for _, _, start, stop in pending)
+    if not pending:
+        log(f"{card.name}: all {report.skipped} shards already present under {root / card.name} "
+            "(nothing to do; pass --force to regenerate)")
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    bar = _progress(total, f"{card.name}", progress)
+    by_name = {c.name: c for c in configs}
+
+    def write(config: ConfigSpec, split: str, start: int, arrays: dict[str, np.ndarray]):
+        ds = build_shard(family, card, config, split, start, arrays)
+        stop = start + ds.sizes["sample"]
+        t_shard = time.perf_counter()
+        path = store.config_dir(root, card.name, config.name) / split / store.shard_name(start // per_shard)
+        record = store.write_shard(path, ds)
+        record.update(start=start, stop=stop, written_at=store.now(),
+                      write_seconds=round(time.perf_counter() - t_shard, 3))
+        manifests[config.name].add(split, record)
+        report.written += 1
+
+    pending_keys = {(c.name, s, a, b) for c, s, a, b in pending}
+    stream_splits = family.stream_splits(card) if family.sequential(card) else ()
+    if stream_splits and any(s in stream_splits for _, s, _, _ in pending):
+        # Sequential seeding: replay the whole ordered stream, write the shards that are due.
+        buf: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        for cname, split, index, sample in family.stream(card):
+            start = index - index % per_shard
+            stop = min(start + per_shard, splits[split])
+            key = (cname, split, start, stop)
+            if key not in pending_keys:
+                continue
+            buf[key][index] = sample
+            bar.update(1)
+            if len(buf[key]) == stop - start:
+                rows = [buf.pop(key)[i] for i in range(start, stop)]
+                write(by_name[cname], split, start, {k: np.stack([r[k] for r in rows]) for k in rows[0]})
+        pending = [p for p in pending if p[1] not in stream_splits]
+
+    tasks = []
+    for config, split, start, stop in pending:
+        for a in range(start, stop, CHUNK):
+            tasks.append((card.name, card.data, card.overrides, config.name, split, a, min(a + CHUNK, stop)))
+    if tasks:
+        kind = "dask" if scheduler else ("serial" if (workers or 1) <= 1 else "processes")
+        if workers is None and not scheduler:
+            workers = min(len(os.sched_getaffinity(0)), 8)
+            kind = "serial" if workers <= 1 else "processes"
+        runner = EXECUTORS.get(kind)
+        parts: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        shard_of = {}
+        for config, split, start, stop in pending:
+            for a in range(start, stop, CHUNK):
+                shard_of[(config.name, split, a)] = (config, start, stop)
+        for task, arrays in runner(_chunk, tasks, workers=workers or 1, scheduler=scheduler or ""):
+            _, _, _, cname, split, a, b = task
+            config, start, stop = shard_of[(cname, split, a)]
+            parts[(cname, split, start)][a] = arrays
+            bar.update(b - a)
+            bar.set_postfix_str(cname, refresh=False)
+            got = parts[(cname, split, start)]
+            if sum(_nrows(v) for v in got.values()) == stop - start:
+                chunks = [got[k] for k in sorted(got)]
+                del parts[(cname, split, start)]
+                write(config, split, start, {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+    bar.close()
+    report.samples = total
+    report.seconds = time.perf_counter() - t0
+    log(f"{card.name}: wrote {report.written} shards ({total} samples) in {report.seconds:.1f} s "
+        f"under {root / card.name}" + (f"; {report.skipped} shards were already present" if report.skipped else ""))
+    return report
+
+
+def _nrows(arrays: dict[str, np.ndarray]) -> int:
+    return len(next(iter(arrays.values())))
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,147 @@
+"""What a dataset family provides to the spine (cards → samples → shards).
+
+A family turns an effective card into named configurations, declares the variables it
+writes (dims, dtype, role, units) and their coordinates, and generates any range of samples
+of a (config, split) from per-sample seeds. Adding a dataset = one card + one module that
+subclasses :class:`Family` and registers itself in :data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pdeforge.datasets.cards import Card
+from pdeforge.errors import UnknownNameError
+from pdeforge.registry import Registry
+
+ROLES = ("input", "target", "param", "diagnostic", "mask")
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    """A stored variable; ``dims`` exclude the leading ``sample`` dim."""
+
+    dims: tuple[str, ...]
+    dtype: str
+    role: str
+    long_name: str
+    units: str = "1"
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role {self.role!r} not in {ROLES}")
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    values: np.ndarray
+    long_name: str
+    units: str = "1"
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """One configuration of a family, e.g. ``cubic0.1_grid64``; ``params`` is JSON-able."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A card value the command line may set by name: ``parse(card, text) -> {path: value}``."""
+
+    help: str
+    parse: Callable[[Card, str], dict[str, Any]]
+
+
+class Family:
+    """Base class of dataset families. Subclasses set ``name`` and implement the hooks."""
+
+    name: str = ""
+    #: True when samples must be produced in one ordered stream (no per-sample seeds)
+    overrides: dict[str, Override] = {}
+
+    # --- card handling ----------------------------------------------------------------------
+    def apply_overrides(self, card: Card, values: dict[str, str]) -> Card:
+        """Validate ``name=value`` overrides and return the effective card."""
+        paths: dict[str, Any] = {}
+        for key, text in values.items():
+            if key not in self.overrides:
+                raise UnknownNameError("parameter", key, self.overrides)
+            paths.update(self.overrides[key].parse(card, text))
+        out = card.with_values(paths, dict(values))
+        self.validate(out)
+        return out
+
+    def validate(self, card: Card) -> None:
+        """Raise :class:`~pdeforge.errors.InvalidValueError` for out-of-range card values."""
+
+    # --- configurations and schema --------------------------------------------------------
+    def configs(self, card: Card) -> list[ConfigSpec]:
+        raise NotImplementedError
+
+    def config(self, card: Card, name: str) -> ConfigSpec:
+        by_name = {c.name: c for c in self.configs(card)}
+        if name not in by_name:
+            raise UnknownNameError("config", name, by_name)
+        return by_name[name]
+
+    def splits(self, card: Card) -> dict[str, int]:
+        return {k: int(v) for k, v in card.get("splits").items() if int(v) > 0}
+
+    def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:
+        raise NotImplementedError
+
+    def coords(self, card: Card, config: ConfigSpec) -> dict[str, Coordinate]:
+        raise NotImplementedError
+
+    def attrs(self, card: Card, config: ConfigSpec) -> dict[str, Any]:
+        """Config-level attributes written into every shard (equation, solver, …)."""
+        return {}
+
+    def content_key(self, card: Card, config: ConfigSpec) -> str:
+        """sha256 of everything that fixes the content of this config's samples.
+
+        Split sizes are excluded for families with per-sample seeds, so growing a split keeps
+        the existing samples valid.
+        """
+        blob = {k: v for k, v in card.data.items() if k not in ("splits", "storage")}
+        blob["__config__"] = {"name": config.name, "params": config.params}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+    # --- generation ------------------------------------------------------------------------
+    def sequential(self, card: Card) -> bool:
+        """True when samples come from one ordered stream (see :meth:`stream`)."""
+        return False
+
+    def generate(self, card: Card, config: ConfigSpec, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples ``start..stop-1`` of (config, split) as arrays with a leading sample axis."""
+        raise NotImplementedError
+
+    def stream(self, card: Card) -> Iterator[tuple[str, str, int, dict[str, np.ndarray]]]:
+        """Ordered stream of (config, split, index, sample) for sequential seeding modes."""
+        raise NotImplementedError
+
+    def regenerate(self, card: Card, config: ConfigSpec, split: str, index: int,
+                   stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Recompute one stored sample from its seeds (``stored`` holds what was written)."""
+        batch = self.generate(card, config, split, index, index + 1)
+        return {k: v[0] for k, v in batch.items()}
+
+
+FAMILIES: Registry[type[Family]] = Registry("dataset family")
+
+
+def get_family(name: str) -> Family:
+    # importing the package registers the shipped families
+    import pdeforge.generators  # noqa: F401
+
+    family = FAMILIES.get(name)
+    return family() if isinstance(family, type) else family
