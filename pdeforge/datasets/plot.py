@@ -32,7 +32,9 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
             if vals.min() > 0 and vals.max() / vals.min() > 100:
                 vals, label = np.log10(vals), f"log10 {name}"
             x, y = ds[xd].values, ds[yd].values
-            im = axes[row, col].imshow(vals.T, origin="lower", extent=(x[0], x[-1], y[0], y[-1]),
+            dx = (x[-1] - x[0]) / max(len(x) - 1, 1) / 2
+            dy = (y[-1] - y[0]) / max(len(y) - 1, 1) / 2
+            im = axes[row, col].imshow(vals.T, origin="lower", extent=(x[0] - dx, x[-1] + dx, y[0] - dy, y[-1] + dy),
                                        cmap="viridis", aspect="equal")
             fig.colorbar(im, ax=axes[row, col], fraction=0.046)
             extra = ""
