@@ -157,7 +157,8 @@ def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root
             buf[key][index] = sample
             bar.update(1)
             if len(buf[key]) == stop - start:
-                rows = [buf.pop(key)[i] for i in range(start, stop)]
+                got = buf.pop(key)
+                rows = [got[i] for i in range(start, stop)]
                 write(by_name[cname], split, start, {k: np.stack([r[k] for r in rows]) for k in rows[0]})
         pending = [p for p in pending if p[1] not in stream_splits]
 
