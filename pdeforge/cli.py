@@ -21,6 +21,8 @@ from pathlib import Path
 from pdeforge.errors import PdeforgeError
 
 RUN_OPTIONS = {"workers", "root", "scheduler", "force", "progress"}
+#: modules that contribute subcommands via ``add_commands(subparsers)``
+EXTRA_COMMANDS: list[str] = []
 
 
 def _split_kv(items: list[str]) -> dict[str, str]:
@@ -212,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("options", nargs="*", metavar="key=value", help="config=, split=, n=")
     s.add_argument("--out")
     s.set_defaults(fn=cmd_plot)
+
+    # other areas add their own subcommands (each module: add_commands(subparsers))
+    for module in EXTRA_COMMANDS:
+        import importlib
+
+        importlib.import_module(module).add_commands(sub)
     return p
 
 
