@@ -252,12 +252,28 @@ def test_direct_and_amg_agree_on_high_contrast():
     assert rel < 1e-8
 
 
+def test_ldl_reuses_symbolic_factorisation_and_agrees_with_lu():
+    """Several coefficients on one grid: LDL (cached analysis) = SuperLU to rounding."""
+    n = 32
+    for seed in range(3):
+        k = _high_contrast_k(n, seed=seed)
+        f = np.random.default_rng(seed).standard_normal((n, n))
+        u_l, info_l = fv.solve_condiff(k, f, method="ldl")
+        u_d, _ = fv.solve_condiff(k, f, method="direct")
+        assert info_l.method == "ldl" and info_l.residual < 1e-12
+        assert np.linalg.norm(u_l - u_d) / np.linalg.norm(u_d) < 1e-10
+    # a different pattern (other grid) in between still solves correctly
+    k = _random_k(9, seed=11)
+    u, info = fv.solve_condiff(k, np.ones((9, 9)), method="ldl")
+    assert info.residual < 1e-12
+
+
 def test_auto_method_uses_threshold():
     k = _random_k(10, seed=6)
     A = fv.condiff_matrix(k)
     b = np.ones(100)
     _, info = fv.solve(A, b)
-    assert info.method == "direct"
+    assert info.method == "ldl"
     _, info = fv.solve(A, b, method="auto", direct_max_unknowns=99)
     assert info.method == "amg"
     assert info.residual < 1e-9

@@ -36,7 +36,7 @@ from pdeforge.errors import CorruptFileError, StoreError
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "pdeforge-manifest/1"
-PACKAGES = ("pdeforge", "numpy", "scipy", "parafields", "pyamg", "h5py", "h5netcdf", "xarray")
+PACKAGES = ("pdeforge", "numpy", "scipy", "parafields", "pyamg", "qdldl", "h5py", "h5netcdf", "xarray")
 
 
 def default_root() -> Path:
