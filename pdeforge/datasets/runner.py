@@ -85,11 +85,14 @@ def build_shard(family: Family, card: Card, config: ConfigSpec, split: str, star
 
 
 def _chunk(card_name: str, card_data: dict, overrides: dict, config: str, split: str,
-           start: int, stop: int) -> dict[str, np.ndarray]:
-    """Task body (runs in a worker): samples [start, stop) of (config, split)."""
+           start: int, stop: int) -> tuple[dict[str, np.ndarray], float]:
+    """Task body (runs in a worker): samples [start, stop) of (config, split), and the CPU
+    seconds the worker spent generating them (recorded per shard in the manifest)."""
     card = Card(card_name, card_data, overrides)
     family = get_family(card.generator)
-    return family.generate(card, family.config(card, config), split, start, stop)
+    t = time.process_time()
+    arrays = family.generate(card, family.config(card, config), split, start, stop)
+    return arrays, time.process_time() - t
 
 
 def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root=None,
@@ -132,13 +135,14 @@ def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root
     bar = _progress(total, f"{card.name}", progress)
     by_name = {c.name: c for c in configs}
 
-    def write(config: ConfigSpec, split: str, start: int, arrays: dict[str, np.ndarray]):
+    def write(config: ConfigSpec, split: str, start: int, arrays: dict[str, np.ndarray], cpu: float):
         ds = build_shard(family, card, config, split, start, arrays)
         stop = start + ds.sizes["sample"]
         t_shard = time.perf_counter()
         path = store.config_dir(root, card.name, config.name) / split / store.shard_name(start // per_shard)
         record = store.write_shard(path, ds)
         record.update(start=start, stop=stop, written_at=store.now(),
+                      generate_cpu_seconds=round(cpu, 3),
                       write_seconds=round(time.perf_counter() - t_shard, 3))
         manifests[config.name].add(split, record)
         report.written += 1
@@ -148,18 +152,24 @@ def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root
     if stream_splits and any(s in stream_splits for _, s, _, _ in pending):
         # Sequential seeding: replay the whole ordered stream, write the shards that are due.
         buf: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        cpu: dict[tuple, float] = defaultdict(float)
+        t_prev = time.process_time()
         for cname, split, index, sample in family.stream(card):
+            t_now = time.process_time()
+            spent, t_prev = t_now - t_prev, t_now
             start = index - index % per_shard
             stop = min(start + per_shard, splits[split])
             key = (cname, split, start, stop)
             if key not in pending_keys:
                 continue
             buf[key][index] = sample
+            cpu[key] += spent
             bar.update(1)
             if len(buf[key]) == stop - start:
                 got = buf.pop(key)
                 rows = [got[i] for i in range(start, stop)]
-                write(by_name[cname], split, start, {k: np.stack([r[k] for r in rows]) for k in rows[0]})
+                write(by_name[cname], split, start, {k: np.stack([r[k] for r in rows]) for k in rows[0]}, cpu.pop(key))
+                t_prev = time.process_time()
         pending = [p for p in pending if p[1] not in stream_splits]
 
     tasks = []
@@ -177,17 +187,19 @@ def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root
         for config, split, start, stop in pending:
             for a in range(start, stop, CHUNK):
                 shard_of[(config.name, split, a)] = (config, start, stop)
-        for task, arrays in runner(_chunk, tasks, workers=workers or 1, scheduler=scheduler or ""):
+        for task, (arrays, spent) in runner(_chunk, tasks, workers=workers or 1, scheduler=scheduler or ""):
             _, _, _, cname, split, a, b = task
             config, start, stop = shard_of[(cname, split, a)]
-            parts[(cname, split, start)][a] = arrays
+            parts[(cname, split, start)][a] = (arrays, spent)
             bar.update(b - a)
             bar.set_postfix_str(cname, refresh=False)
             got = parts[(cname, split, start)]
-            if sum(_nrows(v) for v in got.values()) == stop - start:
-                chunks = [got[k] for k in sorted(got)]
+            if sum(_nrows(v[0]) for v in got.values()) == stop - start:
+                chunks = [got[k][0] for k in sorted(got)]
+                spent_total = sum(v[1] for v in got.values())
                 del parts[(cname, split, start)]
-                write(config, split, start, {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+                write(config, split, start, {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]},
+                      spent_total)
     bar.close()
     report.samples = total
     report.seconds = time.perf_counter() - t0
