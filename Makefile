@@ -30,7 +30,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-columns=min,mean,rounds -p no:randomly
+	$(BIN)/python -m pytest benchmarks -q -s --benchmark-columns=min,mean,rounds
 
 plot: $(STAMP)
 	@test -n "$(name)" || { echo "usage: make plot name=NAME [config=CONFIG]"; exit 2; }
