@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.pdeforge-installed
 # Card overrides are passed through by name: `make dataset name=condiff grid=128 n_train=100`.
 ARGS   := $(filter-out name=%,$(MAKEOVERRIDES))
 
-.PHONY: venv dataset test test-all bench plot verify list clean-venv
+.PHONY: venv dataset test test-all bench plot verify list score leaderboard clean-venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,13 @@ verify: $(STAMP)
 
 list: $(STAMP)
 	$(BIN)/pdeforge list
+
+score: $(STAMP)
+	@test -n "$(pred)" -a -n "$(name)" || { echo "usage: make score pred=PRED.nc name=DATASET"; exit 2; }
+	$(BIN)/pdeforge score $(pred) --dataset $(name)
+
+leaderboard: $(STAMP)
+	$(BIN)/pdeforge leaderboard --board leaderboard
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,133 @@
+"""Leaderboard subcommands of the ``pdeforge`` command line.
+
+    pdeforge score PRED --dataset NAME [--out SCORES.nc] [--metrics a,b] [--by PARAM|none]
+    pdeforge submit PRED --meta META.toml --dataset NAME [--board DIR] [--slug S] [--force]
+    pdeforge leaderboard [--board DIR]                 render LEADERBOARD.md, index.html, plots
+    pdeforge reproduce ENTRY [--predictions PRED] [--retrain]
+    pdeforge check-claims FILE [--board DIR]
+
+The data root is the global ``--root`` (or ``$PDEFORGE_DATA``, default ``./data``).
+Invalid input raises :class:`~pdeforge.errors.PdeforgeError` subclasses (printed by the CLI,
+exit status 2); ``reproduce`` and ``check-claims`` exit 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+DEFAULT_BOARD = "leaderboard"
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _print_summary(table, file=None) -> None:
+    from pdeforge.leaderboard.render import _num
+
+    file = file or sys.stdout
+    for row in table.itertuples():
+        where = ("" if row.by == "all"
+                 else f"  [{row.by} {row.group}: {_num(row.lo)}–{_num(row.hi)}]")
+        print(f"  {row.metric:<11} {_num(row.mean):>10}  95% CI [{_num(row.ci_lo)}, "
+              f"{_num(row.ci_hi)}]  n={row.n}{where}", file=file)
+
+
+def cmd_score(args) -> int:
+    from pdeforge.leaderboard.score import score, summarize
+
+    pred = Path(args.predictions)
+    out = Path(args.out) if args.out else pred.with_name(pred.stem + ".scores.nc")
+    scores = score(pred, args.dataset, root=args.root, metrics=_split(args.metrics), out=out)
+    by = None
+    if args.by is not None:
+        by = False if args.by.lower() in ("none", "") else _split(args.by)
+    table = summarize(scores, by=by)
+    print(f"{scores.attrs['dataset']}/{scores.attrs['config']}  model {scores.attrs['model']!r}  "
+          f"({scores.sizes['sample']} test samples)")
+    _print_summary(table)
+    print(f"wrote per-sample scores to {out}")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from pdeforge.leaderboard.entries import read_entry
+    from pdeforge.leaderboard.score import summarize
+    from pdeforge.leaderboard.submit import submit
+
+    entry_dir = submit(args.predictions, args.meta, args.dataset, board_dir=args.board,
+                       root=args.root, slug=args.slug, overwrite=args.force)
+    entry = read_entry(entry_dir)
+    print(f"stored entry {entry_dir}")
+    _print_summary(summarize(entry.scores(), by=False, metrics=["rel_l2"]))
+    print(f"run `pdeforge leaderboard --board {args.board}` to update the pages")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from pdeforge.leaderboard.render import render
+
+    out = render(args.board, root=args.root)
+    print(f"rendered {out['entries']} entries: {out['markdown']}, {out['html']}, "
+          f"{len(out['plots'])} plots")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from pdeforge.leaderboard.reproduce import reproduce
+
+    report = reproduce(args.entry, predictions=args.predictions, root=args.root,
+                       retrain=args.retrain)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_check_claims(args) -> int:
+    from pdeforge.leaderboard.claims import check_claims
+
+    results = check_claims(args.file, board_dir=args.board)
+    for r in results:
+        print(r)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} of {len(results)} claims pass")
+    return 1 if failed else 0
+
+
+def add_commands(sub) -> None:
+    """Register the leaderboard subcommands on the ``pdeforge`` subparsers."""
+    s = sub.add_parser("score", help="validate and score a predictions file")
+    s.add_argument("predictions", metavar="PRED")
+    s.add_argument("--dataset", required=True, metavar="NAME")
+    s.add_argument("--out", help="per-sample scores netCDF (default: PRED.scores.nc)")
+    s.add_argument("--metrics", help="comma-separated metric names (default: all)")
+    s.add_argument("--by", help="grouping parameter(s), comma-separated, or 'none' "
+                                "(default: every per-sample param, e.g. contrast)")
+    s.set_defaults(fn=cmd_score)
+
+    s = sub.add_parser("submit", help="score a submission and store it as a leaderboard entry")
+    s.add_argument("predictions", metavar="PRED")
+    s.add_argument("--meta", required=True, metavar="META.toml")
+    s.add_argument("--dataset", required=True, metavar="NAME")
+    s.add_argument("--board", default=DEFAULT_BOARD, metavar="DIR")
+    s.add_argument("--slug", help="entry directory name (default: from the model name)")
+    s.add_argument("--force", action="store_true", help="replace an existing entry")
+    s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("leaderboard", help="render LEADERBOARD.md, index.html and plots")
+    s.add_argument("--board", default=DEFAULT_BOARD, metavar="DIR")
+    s.set_defaults(fn=cmd_leaderboard)
+
+    s = sub.add_parser("reproduce", help="re-score a stored entry and compare bit for bit")
+    s.add_argument("entry", metavar="ENTRY")
+    s.add_argument("--predictions", metavar="PRED",
+                   help="the predictions file when it is not stored in the entry")
+    s.add_argument("--retrain", action="store_true", help="retrain the model (not supported yet)")
+    s.set_defaults(fn=cmd_reproduce)
+
+    s = sub.add_parser("check-claims", help="check claimed numbers against the board")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--board", default=DEFAULT_BOARD, metavar="DIR")
+    s.set_defaults(fn=cmd_check_claims)

@@ -1,0 +1,221 @@
+"""Score a predictions file against the generated test split.
+
+:func:`score` validates a ``pdeforge-predictions/1`` file (see
+:mod:`pdeforge.leaderboard.predictions`) and evaluates every registered metric of
+:mod:`pdeforge.leaderboard.metrics` per ``(sample, field[, t])``: ``field`` runs over the
+dataset's target variables, the spatial dims (all dims of a target except ``sample`` and
+``t``) are reduced over.  The result is an ``xarray.Dataset`` (format
+``pdeforge-scores/1``) with one variable per metric and, as coordinates along ``sample``,
+every per-sample ``role == "param"`` variable of the test split (ConDiff: ``contrast``), so
+scores can be broken down by them.  Its attribute ``groupings`` lists those parameters (the
+default breakdowns of :func:`summarize`).
+
+:func:`summarize` turns scores into a table with the mean and a bootstrap 95 % interval per
+metric (:func:`pdeforge.leaderboard.aggregate.aggregate`: per-sample mean over fields and
+time first, then the mean over samples, resampling samples), overall and per tertile of each
+grouping parameter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pdeforge.datasets import store
+from pdeforge.leaderboard.aggregate import aggregate
+from pdeforge.leaderboard.errors import SubmissionError
+from pdeforge.leaderboard.metrics import compute_all, get_metric, list_metrics
+from pdeforge.leaderboard.predictions import (
+    NON_SPATIAL_DIMS, Reference, load_predictions, write_netcdf_atomic,
+)
+
+__all__ = [
+    "SCORES_FORMAT", "score", "score_predictions", "save_scores", "load_scores",
+    "metric_names", "per_sample", "group_labels", "summarize",
+]
+
+SCORES_FORMAT = "pdeforge-scores/1"
+BIN_NAMES = {2: ["low", "high"], 3: ["low", "mid", "high"]}
+
+
+def _metric_list(metrics) -> list[str]:
+    if metrics is None:
+        return list_metrics()
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    for n in names:
+        try:
+            get_metric(n)
+        except ValueError as exc:
+            from pdeforge.errors import InvalidValueError
+
+            raise InvalidValueError(str(exc)) from None
+    return names
+
+
+def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256: str = ""):
+    """Scores of a *validated* predictions Dataset (see :func:`score`)."""
+    import xarray as xr
+
+    import pdeforge
+
+    names = _metric_list(metrics)
+    parts = []
+    for field in ref.targets:
+        y = ref.truth[field]
+        spatial = [d for d in y.dims if d not in NON_SPATIAL_DIMS]
+        s = compute_all(pred[field], y, spatial_dims=spatial, metrics=names)
+        parts.append(s.expand_dims(field=[field]))
+    scores = xr.concat(parts, dim="field") if len(parts) > 1 else parts[0]
+    lead = ["sample", "field"] + [d for d in scores.dims if d not in ("sample", "field")]
+    scores = scores.transpose(*lead)
+    scores = scores.assign_coords({
+        p: ("sample", np.asarray(ref.truth[p].values), dict(ref.truth[p].attrs))
+        for p in ref.params
+    })
+    scores["field"].attrs.update(long_name="target variable")
+    scores.attrs = {
+        "format": SCORES_FORMAT,
+        "dataset": ref.dataset,
+        "config": ref.config,
+        "split": "test",
+        "content_key": ref.content_key,
+        "model": str(pred.attrs.get("model", "")),
+        "predictions_sha256": predictions_sha256,
+        "metrics": " ".join(names),
+        "groupings": " ".join(ref.params),
+        "spatial_dims": scores.attrs.get("spatial_dims", ""),
+        "pdeforge_version": pdeforge.__version__,
+    }
+    return scores
+
+
+def score(pred_path, dataset: str, root=None, metrics=None, out=None):
+    """Validate ``pred_path`` against ``dataset`` under ``root`` and score it.
+
+    Returns the per-``(sample, field[, t])`` scores as an ``xarray.Dataset``; also written
+    atomically to ``out`` when given.  Invalid predictions raise
+    :class:`~pdeforge.leaderboard.errors.SubmissionError`.
+    """
+    pred_path = Path(pred_path)
+    pred, ref = load_predictions(pred_path, dataset, root)
+    scores = score_predictions(pred, ref, metrics, predictions_sha256=store.file_sha256(pred_path))
+    if out is not None:
+        save_scores(scores, out)
+    return scores
+
+
+def save_scores(scores, path) -> Path:
+    """Write scores atomically as netCDF (h5netcdf)."""
+    return write_netcdf_atomic(scores, Path(path))
+
+
+def load_scores(path):
+    """Read a scores file into memory (raises SubmissionError when unreadable or foreign)."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError(path, "no such scores file")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except Exception as exc:
+        raise SubmissionError(path, f"cannot be read as a netCDF4/HDF5 file: {exc}") from None
+    if ds.attrs.get("format") != SCORES_FORMAT:
+        raise SubmissionError(path, f"not a {SCORES_FORMAT} file")
+    return ds
+
+
+def metric_names(scores) -> list[str]:
+    return [n for n in scores.data_vars]
+
+
+def per_sample(scores, metric: str = "rel_l2"):
+    """Per-sample value of ``metric`` (plain mean over all other dims, NaN propagates)."""
+    da = scores[metric]
+    rest = [d for d in da.dims if d != "sample"]
+    return da.mean(dim=rest, skipna=False) if rest else da
+
+
+def group_labels(values, bins: int = 3):
+    """Quantile bins of a per-sample parameter: ``(labels, names, ranges)``.
+
+    Edges are the ``1/bins … (bins-1)/bins`` quantiles (linear interpolation) of the test
+    set's own values; a value equal to an edge goes to the upper bin.  ``labels[i]`` is the
+    bin of sample ``i``; ``names[b]`` ("low", "mid", "high" for tertiles) and
+    ``ranges[b] = (min, max)`` of the member values describe bin ``b`` (empty bins are left
+    out).  A parameter that is constant over the test set gives no bins (``None``).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0 or np.all(v == v[0]):
+        return None
+    edges = np.quantile(v, [k / bins for k in range(1, bins)])
+    labels = np.searchsorted(edges, v, side="right")
+    base = BIN_NAMES.get(bins, [f"Q{k + 1}/{bins}" for k in range(bins)])
+    names, ranges = {}, {}
+    for b in np.unique(labels):
+        members = v[labels == b]
+        names[int(b)] = base[int(b)]
+        ranges[int(b)] = (float(members.min()), float(members.max()))
+    return labels, names, ranges
+
+
+def _groupings(scores, by) -> list[str]:
+    if by is None:
+        return str(scores.attrs.get("groupings", "")).split()
+    if by is False or by == "" or by == ():
+        return []
+    names = [by] if isinstance(by, str) else list(by)
+    for n in names:
+        if n not in scores.coords or scores[n].dims != ("sample",):
+            known = str(scores.attrs.get("groupings", "")).split()
+            raise SubmissionError(scores.attrs.get("config", "scores"),
+                                  f"cannot group by {n!r}: not a per-sample parameter of the "
+                                  f"scores (available: {', '.join(known) or 'none'})")
+    return names
+
+
+def summarize(scores, by=None, *, bins: int = 3, metrics=None, n_boot: int = 1000,
+              alpha: float = 0.05, seed: int = 0):
+    """Mean and bootstrap ``(1 - alpha)`` interval per metric, overall and per group.
+
+    ``by``: ``None`` = the default groupings (attribute ``groupings``: every per-sample
+    ``param`` variable, e.g. ConDiff's ``contrast``); a name or list of names; ``False`` /
+    ``()`` for the overall rows only.  Each grouping parameter is binned into ``bins``
+    quantile bins (tertiles by default, see :func:`group_labels`).
+
+    Returns a ``pandas.DataFrame`` with columns ``metric``, ``by`` ("all" or the parameter),
+    ``group`` ("all" or the bin name), ``lo``, ``hi`` (range of the parameter in the bin,
+    NaN overall), ``mean``, ``ci_lo``, ``ci_hi``, ``n`` (samples).
+    """
+    import pandas as pd
+
+    names = metric_names(scores) if metrics is None else _metric_list(metrics)
+    missing = [m for m in names if m not in scores.data_vars]
+    if missing:
+        raise SubmissionError(scores.attrs.get("config", "scores"),
+                              f"metric(s) not in the scores: {', '.join(missing)}")
+    data = scores[names]
+    kw = dict(n_boot=n_boot, alpha=alpha, seed=seed)
+    frames = []
+    overall = aggregate(data, **kw)
+    overall.insert(1, "by", "all")
+    overall.insert(2, "group", "all")
+    overall.insert(3, "lo", np.nan)
+    overall.insert(4, "hi", np.nan)
+    frames.append(overall)
+    for param in _groupings(scores, by):
+        binned = group_labels(scores[param].values, bins)
+        if binned is None:
+            continue
+        labels, bin_names, ranges = binned
+        t = aggregate(data, by=labels, **kw)
+        b = t.pop("group").astype(int)
+        t.insert(1, "by", param)
+        t.insert(2, "group", [bin_names[i] for i in b])
+        t.insert(3, "lo", [ranges[i][0] for i in b])
+        t.insert(4, "hi", [ranges[i][1] for i in b])
+        frames.append(t)
+    out = pd.concat(frames, ignore_index=True)
+    return out[["metric", "by", "group", "lo", "hi", "mean", "ci_lo", "ci_hi", "n"]]

@@ -1,0 +1,252 @@
+"""Submissions: metadata TOML + predictions file -> a scored leaderboard entry.
+
+Submitters never type numbers: :func:`submit` validates the metadata and the predictions,
+scores them with :func:`pdeforge.leaderboard.score.score_predictions` and stores the entry
+(layout in :mod:`pdeforge.leaderboard.entries`).
+
+Metadata TOML (all keys at top level; unknown keys are refused)::
+
+    model = "FNO-64"                     # required, non-empty; must equal the predictions'
+                                         #   'model' attribute
+    authors = ["A. Author", "B. Author"] # required, non-empty list of non-empty strings
+    paper = "https://arxiv.org/abs/..."  # optional http(s) URL
+    code = "https://github.com/..."      # optional http(s) URL
+    parameters = 1188353                 # required integer >= 0 (trainable parameters)
+    train_time_hours = 1.5               # required number >= 0 (wall-clock training time)
+    hardware = "1x NVIDIA A100 40GB"     # required, non-empty
+    train_split = "train"                # required: split(s) trained on, "train" or
+                                         #   "train+val"; never "test"
+    date = 2025-01-31                    # required: TOML date or "YYYY-MM-DD"
+    notes = "..."                        # optional free text
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pdeforge.datasets import store
+from pdeforge.leaderboard.entries import (
+    ENTRY_FORMAT, META, PREDICTIONS, SCORES, entries_dir, read_entry,
+)
+from pdeforge.leaderboard.errors import BoardError, MetadataError, SubmissionError
+
+__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "read_metadata", "validate_metadata",
+           "slugify", "submit"]
+
+#: predictions files smaller than this are copied into the entry, larger ones referenced
+COPY_LIMIT_BYTES = 2_000_000
+
+#: a metadata file to start from (the same as ``leaderboard/submission-template.toml``)
+TEMPLATE = "\n".join(line[4:] for line in __doc__.split("::\n\n", 1)[1].splitlines()) + "\n"
+
+#: key -> (required, description)
+META_FIELDS: dict[str, tuple[bool, str]] = {
+    "model": (True, "a non-empty string"),
+    "authors": (True, "a non-empty list of non-empty strings"),
+    "paper": (False, "an http(s) URL"),
+    "code": (False, "an http(s) URL"),
+    "parameters": (True, "an integer >= 0"),
+    "train_time_hours": (True, "a number >= 0"),
+    "hardware": (True, "a non-empty string"),
+    "train_split": (True, "split name(s) joined by '+', e.g. 'train' or 'train+val'"),
+    "date": (True, "a date YYYY-MM-DD"),
+    "notes": (False, "a string"),
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def read_metadata(path) -> dict[str, Any]:
+    """Parse the metadata TOML (syntax only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetadataError(path, "no such metadata file")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise MetadataError(path, f"not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetadataError(path, f"cannot be read: {exc}") from None
+
+
+def _nonempty_str(v) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+def _url(v) -> bool:
+    return isinstance(v, str) and re.match(r"^https?://[^\s]+$", v) is not None
+
+
+def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata") -> dict[str, Any]:
+    """Check types and values; return the normalised metadata (date as ISO string).
+
+    ``splits`` (the dataset's split names) enables the check of ``train_split``.  All
+    problems are reported at once in one :class:`MetadataError`.
+    """
+    problems = []
+    unknown = sorted(k for k in meta if k not in META_FIELDS)
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(map(repr, unknown))} "
+                        f"(known keys: {', '.join(META_FIELDS)})")
+    for key, (required, _) in META_FIELDS.items():
+        if required and key not in meta:
+            problems.append(f"missing field {key!r} ({META_FIELDS[key][1]})")
+    out: dict[str, Any] = {}
+
+    def bad(key, value):
+        problems.append(f"{key!r} must be {META_FIELDS[key][1]}, got {value!r}")
+
+    for key in META_FIELDS:
+        if key not in meta:
+            continue
+        v = meta[key]
+        if key in ("model", "hardware"):
+            ok = _nonempty_str(v)
+        elif key == "authors":
+            ok = isinstance(v, list) and bool(v) and all(_nonempty_str(a) for a in v)
+        elif key in ("paper", "code"):
+            ok = _url(v)
+        elif key == "parameters":
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        elif key == "train_time_hours":
+            ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                  and v == v and v != float("inf"))
+        elif key == "notes":
+            ok = isinstance(v, str)
+        elif key == "date":
+            if isinstance(v, _dt.datetime):
+                v = v.date()
+            if isinstance(v, str):
+                try:
+                    v = _dt.date.fromisoformat(v)
+                except ValueError:
+                    pass
+            ok = isinstance(v, _dt.date)
+            if ok:
+                v = v.isoformat()
+        elif key == "train_split":
+            ok = _nonempty_str(v)
+            if ok:
+                parts = [p.strip() for p in v.split("+")]
+                if "test" in parts:
+                    problems.append("'train_split' includes 'test': models must not be trained "
+                                    "on the test split")
+                elif splits is not None:
+                    wrong = [p for p in parts if p not in splits]
+                    if wrong:
+                        problems.append(f"'train_split' names unknown split(s) "
+                                        f"{', '.join(map(repr, wrong))} (splits: "
+                                        f"{', '.join(s for s in splits if s != 'test')})")
+                v = "+".join(parts)
+        else:  # pragma: no cover - every key is handled above
+            ok = True
+        if not ok:
+            bad(key, meta[key])
+        else:
+            out[key] = v
+    if problems:
+        raise MetadataError(label, f"{len(problems)} problem(s): " + "; ".join(problems))
+    for key in ("paper", "code", "notes"):
+        out.setdefault(key, "")
+    return out
+
+
+def slugify(name: str) -> str:
+    """Directory-safe name: lowercase ``[a-z0-9._-]``, other runs replaced by ``-``."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:64].strip("-._")
+    return slug or "model"
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=None, *,
+           slug: str | None = None, overwrite: bool = False,
+           copy_limit: int = COPY_LIMIT_BYTES) -> Path:
+    """Validate, score and store a submission; returns the entry directory.
+
+    The entry goes to ``<board_dir>/entries/<dataset>/<config>/<slug>/`` (``slug`` defaults
+    to :func:`slugify` of the model name).  An existing entry of the same slug, or another
+    entry of the same model name for the same config, is refused unless ``overwrite``.
+    The entry is assembled in a temporary directory and renamed into place.
+    """
+    import pdeforge
+    from pdeforge.leaderboard.predictions import load_predictions
+    from pdeforge.leaderboard.score import save_scores, score_predictions
+
+    pred_path, meta_path = Path(pred_path), Path(meta_path)
+    raw = read_metadata(meta_path)
+    if not _NAME_RE.match(dataset or ""):
+        raise SubmissionError(pred_path, f"invalid dataset name {dataset!r}")
+    # metadata problems are reported before the (slower) predictions checks where possible
+    validate_metadata(raw, label=meta_path)
+    pred, ref = load_predictions(pred_path, dataset, root)
+    meta = validate_metadata(raw, splits=list(ref.manifest["splits"]), label=meta_path)
+    if meta["model"] != pred.attrs["model"]:
+        raise MetadataError(meta_path, f"model {meta['model']!r} differs from the predictions "
+                            f"file's model attribute {pred.attrs['model']!r}")
+    slug = slugify(meta["model"]) if slug is None else slug
+    if not _NAME_RE.match(slug):
+        raise SubmissionError(pred_path, f"invalid slug {slug!r} (letters, digits, '.', '_', '-')")
+
+    parent = entries_dir(board_dir) / dataset / ref.config
+    final = parent / slug
+    if final.exists() and not overwrite:
+        raise BoardError(f"{final} exists already; pass --force (overwrite=True) to replace it")
+    if parent.is_dir():
+        for other in sorted(parent.iterdir()):
+            if other.name == slug or not (other / META).is_file():
+                continue
+            if read_entry(other).model == meta["model"] and not overwrite:
+                raise BoardError(f"{other} already holds model {meta['model']!r} for "
+                                 f"{dataset}/{ref.config}; pass --force or choose another name")
+
+    sha = store.file_sha256(pred_path)
+    scores = score_predictions(pred, ref, predictions_sha256=sha)
+    size = pred_path.stat().st_size
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{slug}.{os.getpid()}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        save_scores(scores, tmp / SCORES)
+        copied = size < copy_limit
+        if copied:
+            _copy_atomic(pred_path, tmp / PREDICTIONS)
+        record = {
+            "format": ENTRY_FORMAT,
+            "slug": slug,
+            "dataset": dataset,
+            "config": ref.config,
+            "split": "test",
+            "content_key": ref.content_key,
+            "submission": meta,
+            "predictions": {"sha256": sha, "bytes": size, "name": pred_path.name,
+                            "file": PREDICTIONS if copied else None},
+            "scores": {"file": SCORES, "sha256": store.file_sha256(tmp / SCORES),
+                       "metrics": list(scores.data_vars)},
+            "pdeforge_version": pdeforge.__version__,
+            "scored_at": store.now(),
+        }
+        store.write_json_atomic(tmp / META, record)
+        old = None
+        if final.exists():
+            old = parent / f".{slug}.{os.getpid()}.old"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
