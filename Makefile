@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.pdeforge-installed
 # Card overrides are passed through by name: `make dataset name=condiff grid=128 n_train=100`.
 ARGS   := $(filter-out name=%,$(MAKEOVERRIDES))
 
-.PHONY: venv dataset test test-all bench plot verify list score leaderboard clean-venv
+.PHONY: venv dataset test test-all bench plot verify list score leaderboard train clean-venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ verify: $(STAMP)
 
 list: $(STAMP)
 	$(BIN)/pdeforge list
+
+train: $(STAMP)
+	@test -n "$(name)" -a -n "$(config)" -a -n "$(model)" || { echo "usage: make train name=DATASET config=CONFIG model=MODEL [key=value ...]"; exit 2; }
+	$(BIN)/pdeforge train $(name) $(ARGS)
 
 score: $(STAMP)
 	@test -n "$(pred)" -a -n "$(name)" || { echo "usage: make score pred=PRED.nc name=DATASET"; exit 2; }

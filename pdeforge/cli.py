@@ -22,7 +22,7 @@ from pdeforge.errors import PdeforgeError
 
 RUN_OPTIONS = {"workers", "root", "scheduler", "force", "progress"}
 #: modules that contribute subcommands via ``add_commands(subparsers)``
-EXTRA_COMMANDS: list[str] = ["pdeforge.leaderboard.commands"]
+EXTRA_COMMANDS: list[str] = ["pdeforge.leaderboard.commands", "pdeforge.baselines.commands"]
 
 
 def _split_kv(items: list[str]) -> dict[str, str]:
