@@ -331,22 +331,7 @@ def _resolve(name_or_path, config, split, root) -> tuple[Path | None, list[tuple
             raise StoreError(f"{path}: no such shard file")
         cdir = path.parent.parent if (path.parent.parent / store.MANIFEST).is_file() else None
         return cdir, [(path, None, None, None)]
-    if path.is_dir() and (path / store.MANIFEST).is_file():
-        cdir = path
-    else:
-        base = store.resolve_root(root)
-        dirs = store.find_config_dirs(base, str(name_or_path))
-        names = [d.name for d in dirs]
-        if not dirs:
-            raise StoreError(f"no generated configs of {name_or_path!r} under {base}")
-        if config is None:
-            if len(dirs) > 1:
-                raise StoreError(f"{name_or_path!r} has several configs; pass config= one of {', '.join(names)}")
-            cdir = dirs[0]
-        elif str(config) not in names:
-            raise UnknownNameError("config", str(config), names)
-        else:
-            cdir = dirs[names.index(str(config))]
+    cdir = store.resolve_config_dir(name_or_path, config, root)
     manifest = store.read_manifest(cdir)
     if split not in manifest["splits"]:
         raise UnknownNameError("split", split, manifest["splits"])

@@ -260,6 +260,45 @@ def find_config_dirs(root: Path, dataset: str) -> list[Path]:
     return sorted(p for p in base.iterdir() if (p / MANIFEST).is_file())
 
 
+def resolve_config_dir(name_or_path, config=None, root=None) -> Path:
+    """The config directory meant by a dataset name (+ config) or a path to a config dir.
+
+    Raises :class:`StoreError` when nothing is generated or the choice is ambiguous, and
+    :class:`~pdeforge.errors.UnknownNameError` (listing what exists) for an unknown config.
+    """
+    from pdeforge.errors import UnknownNameError
+
+    path = Path(str(name_or_path))
+    if path.is_dir() and (path / MANIFEST).is_file():
+        return path
+    base = resolve_root(root)
+    dirs = find_config_dirs(base, str(name_or_path))
+    names = [d.name for d in dirs]
+    if not dirs:
+        raise StoreError(f"no generated configs of {name_or_path!r} under {base}")
+    if config is None:
+        if len(dirs) > 1:
+            raise StoreError(f"{name_or_path!r} has several configs; pass config= one of {', '.join(names)}")
+        return dirs[0]
+    if str(config) not in names:
+        raise UnknownNameError("config", str(config), names)
+    return dirs[names.index(str(config))]
+
+
+def write_netcdf_atomic(dataset, path: Path, encoding: dict | None = None) -> Path:
+    """``dataset.to_netcdf`` (h5netcdf) via a temporary file in the same directory, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding or {})
+        _fsync_replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def split_files(cdir: Path, split: str) -> list[Path]:
     manifest = read_manifest(cdir)
     if manifest is None:
@@ -279,24 +318,7 @@ def open_split(name_or_path, config=None, split="train", root=None):
     if path.suffix == ".nc":
         files = [path]
     else:
-        if path.is_dir() and (path / MANIFEST).is_file():
-            cdir = path
-        else:
-            dirs = find_config_dirs(resolve_root(root), str(name_or_path))
-            names = [d.name for d in dirs]
-            if not dirs:
-                raise StoreError(f"no generated configs of {name_or_path!r} under {resolve_root(root)}")
-            if config is None:
-                if len(dirs) > 1:
-                    raise StoreError(f"{name_or_path!r} has several configs; pass config= one of {', '.join(names)}")
-                cdir = dirs[0]
-            elif config not in names:
-                from pdeforge.errors import UnknownNameError
-
-                raise UnknownNameError("config", config, names)
-            else:
-                cdir = dirs[names.index(config)]
-        files = split_files(cdir, split)
+        files = split_files(resolve_config_dir(name_or_path, config, root), split)
     opened = []
     for f in files:
         try:

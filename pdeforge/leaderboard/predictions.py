@@ -137,21 +137,7 @@ def _tmp_name(path: Path) -> Path:
 
 def write_netcdf_atomic(ds, path: Path) -> Path:
     """``ds.to_netcdf`` via a temporary file in the same directory, fsync and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return store.write_netcdf_atomic(ds, path)
 
 
 def write_predictions(path, predictions, dataset: str, config: str, model: str, root=None):
