@@ -410,10 +410,12 @@ def test_truncated_shard_raises_corrupt_file_error(tiny_copy):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptFileError, match=f"{path}: size .* the manifest records {len(data)}"):
         TorchDataset("condiff", config="cubic0.1_grid16", root=tiny_copy, normalize=False)
-    # same size but a destroyed header: caught when the file is opened
+    # same size but a destroyed header: caught by the checksum, or when the file is opened
     path.write_bytes(b"\0" * len(data))
-    with pytest.raises(CorruptFileError, match=f"{path}.*cannot be opened"):
+    with pytest.raises(CorruptFileError, match=f"{path}: sha256 differs"):
         TorchDataset("condiff", config="cubic0.1_grid16", root=tiny_copy, normalize=False)
+    with pytest.raises(CorruptFileError, match=f"{path}.*cannot be opened"):
+        TorchDataset("condiff", config="cubic0.1_grid16", root=tiny_copy, normalize=False, verify=False)
 
 
 def test_truncation_after_construction_is_reported_on_read(tiny_copy):
@@ -438,3 +440,22 @@ def test_mismatched_shapes_between_shards(tmp_path):
     store.write_json_atomic(cdir / store.MANIFEST, manifest)
     with pytest.raises(CorruptFileError, match=r"shard-00001\.nc.*variable 'u' has dims"):
         TorchDataset(cdir, mode="rollout", normalize=False)
+
+
+@pytest.mark.parametrize("where", ["metadata", "data"])
+def test_damaged_shard_is_refused_naming_the_file(tiny_copy, where):
+    """A flipped byte in HDF5 metadata (h5py: checksum error) or in raw data (only the
+    manifest's sha256 sees it) gives CorruptFileError naming the file, in the loader and
+    in the xarray view (metadata)."""
+    from pdeforge import open_dataset
+    from pdeforge.errors import CorruptFileError
+
+    shard = tiny_copy / "condiff" / "poisson_grid16" / "train" / "shard-00000.nc"
+    data = bytearray(shard.read_bytes())
+    data[-100 if where == "metadata" else 3000] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=str(shard)):
+        TorchDataset("condiff", config="poisson_grid16", split="train", root=tiny_copy)
+    if where == "metadata":
+        with pytest.raises(CorruptFileError, match=str(shard)):
+            open_dataset("condiff", config="poisson_grid16", split="train", root=tiny_copy)

@@ -91,6 +91,10 @@ from pdeforge.datasets import schema, store
 from pdeforge.datasets.normalize import Normalizer, load_stats
 from pdeforge.errors import CorruptFileError, InvalidValueError, StoreError, UnknownNameError
 
+#: what h5py raises for damaged files: OSError (truncation), RuntimeError and KeyError
+#: (metadata checksum mismatches)
+_H5_ERRORS = (OSError, RuntimeError, KeyError)
+
 TIME_DIM = "t"
 MODES = ("operator", "rollout")
 _BCAST = object()  # plan marker: a per-frame scalar broadcast over the grid
@@ -344,6 +348,16 @@ def _resolve(name_or_path, config, split, root) -> tuple[Path | None, list[tuple
     return cdir, [(cdir / s["file"], int(s["start"]), int(s["stop"]), s.get("bytes")) for s in recs]
 
 
+def _manifest_digests(cdir: Path | None, split: str) -> dict[Path, str]:
+    """``{shard path: sha256}`` recorded in the manifest (empty without a manifest)."""
+    if cdir is None:
+        return {}
+    manifest = store.read_manifest(cdir)
+    if manifest is None or split not in manifest["splits"]:
+        return {}
+    return {cdir / s["file"]: s["sha256"] for s in manifest["splits"][split]["shards"] if "sha256" in s}
+
+
 class _Batch(Sequence):
     """What :meth:`TorchDataset.__getitems__` returns: the stacked batch ``x``, ``y`` plus a
     lazy per-sample view, so torch's default collate still works; :func:`collate` (used by
@@ -377,11 +391,15 @@ class TorchDataset(Dataset):
     ``x_channels`` / ``y_channels`` (what each channel holds), ``coords`` (``{dim: values}`` of
     the output grid, after ``resolution``), ``grid_shape``, ``files``, ``config_dir``, ``stats``
     (the train statistics when ``normalize=True``), ``n_samples``, ``n_windows`` (rollout).
+
+    ``verify=True`` (default) compares every shard's sha256 with the manifest when the dataset is
+    opened (about 1 s per GiB), so a silently altered file is refused with the file named instead
+    of feeding wrong numbers to training.
     """
 
     def __init__(self, name_or_path, config=None, split="train", root=None, mode="operator",
                  inputs=None, targets=None, normalize=True, resolution=None, in_memory=False,
-                 history=1, horizon=1):
+                 history=1, horizon=1, verify=True):
         import h5py
 
         super().__init__()
@@ -393,6 +411,7 @@ class TorchDataset(Dataset):
         self.mode, self.split = mode, split
         self.history, self.horizon = int(history), int(horizon)
         self.config_dir, entries = _resolve(name_or_path, config, split, root)
+        digests = _manifest_digests(self.config_dir, split) if verify else {}
         self.files = [e[0] for e in entries]
         if not self.files:
             raise StoreError(f"{self.config_dir}: split {split!r} has no shards yet; generate it first")
@@ -409,6 +428,9 @@ class TorchDataset(Dataset):
             if nbytes is not None and path.stat().st_size != nbytes:
                 raise CorruptFileError(path, f"size {path.stat().st_size} bytes, the manifest records "
                                              f"{nbytes} (truncated or altered?); run pdeforge verify")
+            if verify and path in digests and store.file_sha256(path) != digests[path]:
+                raise CorruptFileError(path, "sha256 differs from the manifest (file altered or corrupt); "
+                                             "run pdeforge verify, then regenerate with --force")
             try:
                 fh = h5py.File(path, "r")
             except OSError as exc:
@@ -462,7 +484,7 @@ class TorchDataset(Dataset):
                         stop = start + n_rows
                     if n_rows != stop - start:
                         raise CorruptFileError(path, f"holds {n_rows} samples, its range [{start}, {stop}) says {stop - start}")
-                except OSError as exc:
+                except _H5_ERRORS as exc:
                     raise CorruptFileError(path, f"unreadable (truncated or corrupt?): {exc}") from None
             counts.append(n_rows)
             sample_start.append(start)
@@ -494,7 +516,7 @@ class TorchDataset(Dataset):
                 try:
                     with h5py.File(path, "r") as fh:
                         mem.append([fh[v][()] for v in self._vars])
-                except OSError as exc:
+                except _H5_ERRORS as exc:
                     raise CorruptFileError(path, f"unreadable (truncated or corrupt?): {exc}") from None
             self._mem = mem
 
@@ -623,7 +645,7 @@ class TorchDataset(Dataset):
         try:
             fh = h5py.File(self.files[k], "r")
             d = [fh[v] for v in self._vars]
-        except (OSError, KeyError) as exc:
+        except _H5_ERRORS as exc:
             raise CorruptFileError(self.files[k], f"cannot be opened (truncated or corrupt?): {exc}") from None
         self._handles[k], self._dsets[k] = fh, d
         return d
@@ -693,7 +715,7 @@ class TorchDataset(Dataset):
                         dst[b, sl] = a.reshape(a.shape + (1,) * ng)
                     else:
                         gm(a, out=dst[b, sl])
-        except OSError as exc:
+        except _H5_ERRORS as exc:
             path = self.files[k] if k >= 0 else self.files[0]
             raise CorruptFileError(path, f"read failed (truncated or corrupt?): {exc}") from None
 

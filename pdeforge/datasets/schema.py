@@ -56,71 +56,80 @@ def check_shard(path: str | Path) -> list[str]:
         fh = h5py.File(path, "r")
     except OSError as exc:
         return [f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}"]
-    problems: list[str] = []
-    with fh:
-        missing = [a for a in REQUIRED_ATTRS if a not in fh.attrs]
-        if missing:
-            problems.append(f"missing global attributes: {', '.join(missing)}")
-        else:
-            if _attr(fh, "format") != FORMAT:
-                problems.append(f"format is {_attr(fh, 'format')!r}, expected {FORMAT!r}")
-            card = _attr(fh, "card")
-            if hashlib.sha256(card.encode()).hexdigest() != _attr(fh, "card_sha256"):
-                problems.append("card_sha256 does not match the stored card text")
-            try:
-                json.loads(card)
-            except ValueError:
-                problems.append("card attribute is not valid JSON")
-        if "sample" not in fh:
-            problems.append("no 'sample' coordinate")
-            return [f"{path}: {p}" for p in problems]
-        n = fh["sample"].shape[0]
-        if "sample_start" in fh.attrs and "sample_stop" in fh.attrs:
-            start, stop = int(_attr(fh, "sample_start")), int(_attr(fh, "sample_stop"))
-            if stop - start != n:
-                problems.append(f"sample range [{start}, {stop}) does not match {n} samples")
-            else:
-                try:
-                    idx = fh["sample"][()]
-                    if not np.array_equal(idx, np.arange(start, stop)):
-                        problems.append("sample coordinate is not the contiguous range it claims")
-                except OSError as exc:
-                    problems.append(f"cannot read 'sample': {exc}")
-        for name, ds in fh.items():
-            if not isinstance(ds, h5py.Dataset):
-                continue
-            dims = _dims(ds)
-            is_coord = dims == (name,)
-            if is_coord:
-                if name != "sample" and ds.shape[0] > 1:
-                    try:
-                        values = ds[()]
-                    except OSError as exc:
-                        problems.append(f"coordinate {name!r} unreadable: {exc}")
-                        continue
-                    if not np.all(np.diff(values) > 0):
-                        problems.append(f"coordinate {name!r} is not strictly increasing")
-                continue
-            if not dims or dims[0] != "sample":
-                problems.append(f"variable {name!r} has dims {dims}; the first must be 'sample'")
-            for d in dims[1:]:
-                if d not in fh:
-                    problems.append(f"variable {name!r}: dim {d!r} has no coordinate variable")
-            for a in VAR_ATTRS:
-                if a not in ds.attrs:
-                    problems.append(f"variable {name!r} lacks attribute {a!r}")
-            if "role" in ds.attrs and _attr(ds, "role") not in ROLES:
-                problems.append(f"variable {name!r} has unknown role {_attr(ds, 'role')!r}")
-            if len(dims) > 1 and ds.chunks is not None and ds.chunks[0] != 1:
-                problems.append(f"variable {name!r} is chunked {ds.chunks}, expected one sample per chunk")
-            try:
-                values = ds[()]
-            except OSError as exc:
-                problems.append(f"variable {name!r} unreadable (corrupt data): {exc}")
-                continue
-            if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
-                problems.append(f"variable {name!r} contains NaN or inf")
+    try:
+        with fh:
+            problems = _check_open(fh)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        # h5py raises RuntimeError/OSError on damaged metadata (e.g. checksum mismatches)
+        problems = [f"corrupt HDF5 structure (truncated or altered file?): {exc}"]
     return [f"{path}: {p}" for p in problems]
+
+
+def _check_open(fh: h5py.File) -> list[str]:
+    problems: list[str] = []
+    missing = [a for a in REQUIRED_ATTRS if a not in fh.attrs]
+    if missing:
+        problems.append(f"missing global attributes: {', '.join(missing)}")
+    else:
+        if _attr(fh, "format") != FORMAT:
+            problems.append(f"format is {_attr(fh, 'format')!r}, expected {FORMAT!r}")
+        card = _attr(fh, "card")
+        if hashlib.sha256(card.encode()).hexdigest() != _attr(fh, "card_sha256"):
+            problems.append("card_sha256 does not match the stored card text")
+        try:
+            json.loads(card)
+        except ValueError:
+            problems.append("card attribute is not valid JSON")
+    if "sample" not in fh:
+        problems.append("no 'sample' coordinate")
+        return problems
+    n = fh["sample"].shape[0]
+    if "sample_start" in fh.attrs and "sample_stop" in fh.attrs:
+        start, stop = int(_attr(fh, "sample_start")), int(_attr(fh, "sample_stop"))
+        if stop - start != n:
+            problems.append(f"sample range [{start}, {stop}) does not match {n} samples")
+        else:
+            try:
+                idx = fh["sample"][()]
+                if not np.array_equal(idx, np.arange(start, stop)):
+                    problems.append("sample coordinate is not the contiguous range it claims")
+            except OSError as exc:
+                problems.append(f"cannot read 'sample': {exc}")
+    for name, ds in fh.items():
+        if not isinstance(ds, h5py.Dataset):
+            continue
+        dims = _dims(ds)
+        is_coord = dims == (name,)
+        if is_coord:
+            if name != "sample" and ds.shape[0] > 1:
+                try:
+                    values = ds[()]
+                except OSError as exc:
+                    problems.append(f"coordinate {name!r} unreadable: {exc}")
+                    continue
+                if not np.all(np.diff(values) > 0):
+                    problems.append(f"coordinate {name!r} is not strictly increasing")
+            continue
+        if not dims or dims[0] != "sample":
+            problems.append(f"variable {name!r} has dims {dims}; the first must be 'sample'")
+        for d in dims[1:]:
+            if d not in fh:
+                problems.append(f"variable {name!r}: dim {d!r} has no coordinate variable")
+        for a in VAR_ATTRS:
+            if a not in ds.attrs:
+                problems.append(f"variable {name!r} lacks attribute {a!r}")
+        if "role" in ds.attrs and _attr(ds, "role") not in ROLES:
+            problems.append(f"variable {name!r} has unknown role {_attr(ds, 'role')!r}")
+        if len(dims) > 1 and ds.chunks is not None and ds.chunks[0] != 1:
+            problems.append(f"variable {name!r} is chunked {ds.chunks}, expected one sample per chunk")
+        try:
+            values = ds[()]
+        except OSError as exc:
+            problems.append(f"variable {name!r} unreadable (corrupt data): {exc}")
+            continue
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            problems.append(f"variable {name!r} contains NaN or inf")
+    return problems
 
 
 def _dims(ds: h5py.Dataset) -> tuple[str, ...]:

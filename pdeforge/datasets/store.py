@@ -323,7 +323,7 @@ def open_split(name_or_path, config=None, split="train", root=None):
     for f in files:
         try:
             opened.append(xr.open_dataset(f, engine="h5netcdf", chunks={}))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:  # h5py: damaged metadata
             raise CorruptFileError(f, f"cannot be opened (truncated or corrupt?): {exc}") from None
     if len(opened) == 1:
         return opened[0]
