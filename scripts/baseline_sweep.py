@@ -5,14 +5,17 @@
 
 Each run goes through the same path as any submission: ``pdeforge.baselines.train.train``
 writes the predictions file (model chosen on val; test read once), and
-``pdeforge.leaderboard.submit.submit`` validates and scores it. Runs already submitted are
-skipped, so the sweep can be interrupted and resumed.
+``pdeforge.leaderboard.submit.submit`` validates and scores it. The metadata carries a
+``[training]`` table (the run's ``TrainConfig``, all fields but ``root``/``out_dir``/``progress``),
+so every entry can be checked with ``pdeforge reproduce ENTRY --retrain``. Runs already
+submitted are skipped, so the sweep can be interrupted and resumed.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 from pathlib import Path
 
 
@@ -26,15 +29,17 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--root", default=None)
     p.add_argument("--runs", default="runs")
     p.add_argument("--board", default="leaderboard")
     p.add_argument("--authors", default="pdeforge baselines")
     p.add_argument("--notes", default="")
+    p.add_argument("--no-submit", action="store_true", help="train only; submit in a later call")
     args = p.parse_args(argv)
 
     from pdeforge.baselines.train import TrainConfig, train
-    from pdeforge.leaderboard.submit import submit
+    from pdeforge.leaderboard.submit import submit, training_toml
 
     for config in args.configs.split(","):
         for model in args.models.split(","):
@@ -46,23 +51,38 @@ def main(argv=None) -> None:
             out = Path(args.runs) / args.dataset / config / label
             cfg = TrainConfig(dataset=args.dataset, config=config, model=model, preset=args.preset,
                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                              seed=args.seed, root=args.root, out_dir=str(out), label=label)
-            result = train(cfg)
-            run = result.run
+                              seed=args.seed, device=args.device, root=args.root,
+                              out_dir=str(out), label=label)
+            if (out / "run.json").is_file() and (out / "predictions.nc").is_file():
+                run = json.loads((out / "run.json").read_text())
+                predictions = out / "predictions.nc"
+                print(f"reuse {out}")
+            else:
+                result = train(cfg)
+                run, predictions = result.run, result.predictions
+            if args.no_submit:
+                print(f"{config} {label}: val {run['best_val_rel_l2']:.4f} test {run['test_rel_l2']:.4f} "
+                      f"({run['train_wall_seconds']:.0f} s, {run['parameters']} params)", flush=True)
+                continue
             meta = out / "meta.toml"
+            notes = (f"preset {args.preset}, {args.epochs} epochs, batch {args.batch_size}, "
+                     f"lr {args.lr}, seed {args.seed}; best val epoch {run['best_epoch']}. "
+                     f"{args.notes}").strip()
             meta.write_text("\n".join([
-                f'model = "{label}"',
-                f'authors = ["{args.authors}"]',
+                f"model = {json.dumps(label)}",  # a JSON string is a valid TOML basic string
+                f"authors = [{json.dumps(args.authors)}]",
                 'code = "https://github.com/pdeforge/pdeforge"',
                 f"parameters = {int(run['parameters'])}",
                 f"train_time_hours = {run['train_time_hours']:.6f}",
-                f'hardware = "{run["hardware"]}"',
+                f"hardware = {json.dumps(run['hardware'])}",
                 'train_split = "train"',
                 f"date = {dt.date.today().isoformat()}",
-                f'notes = "preset {args.preset}, {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, '
-                f'seed {args.seed}; best val epoch {run["best_epoch"]}. {args.notes}"',
-            ]) + "\n")
-            submit(result.predictions, meta, args.dataset, board_dir=args.board, root=args.root,
+                f"notes = {json.dumps(notes)}",
+                "",
+                "# the run's TrainConfig (as recorded in its run.json), for",
+                "# `pdeforge reproduce ENTRY --retrain`",
+            ]) + "\n" + training_toml(run["train_config"]))
+            submit(predictions, meta, args.dataset, board_dir=args.board, root=args.root,
                    slug=label.lower())
             print(f"{config} {label}: val {run['best_val_rel_l2']:.4f} test {run['test_rel_l2']:.4f} "
                   f"({run['train_wall_seconds']:.0f} s, {run['parameters']} params)", flush=True)

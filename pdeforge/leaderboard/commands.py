@@ -3,12 +3,16 @@
     pdeforge score PRED --dataset NAME [--out SCORES.nc] [--metrics a,b] [--by PARAM|none]
     pdeforge submit PRED --meta META.toml --dataset NAME [--board DIR] [--slug S] [--force]
     pdeforge leaderboard [--board DIR]                 render LEADERBOARD.md, index.html, plots
-    pdeforge reproduce ENTRY [--predictions PRED] [--retrain]
+    pdeforge reproduce ENTRY [--predictions PRED]      re-score, compare bit for bit
+    pdeforge reproduce ENTRY --retrain [--out DIR]     retrain from [training], compare
     pdeforge check-claims FILE [--board DIR]
 
 The data root is the global ``--root`` (or ``$PDEFORGE_DATA``, default ``./data``).
 Invalid input raises :class:`~pdeforge.errors.PdeforgeError` subclasses (printed by the CLI,
 exit status 2); ``reproduce`` and ``check-claims`` exit 1 when a check fails.
+``reproduce --retrain`` exits 0 when its checks pass and the 95 % bootstrap interval of the
+paired ``rel_l2`` difference (retrained - stored, per test sample) contains 0, else 1; an
+entry without a recorded ``[training]`` table is an error (status 2).
 """
 
 from __future__ import annotations
@@ -79,8 +83,13 @@ def cmd_leaderboard(args) -> int:
 def cmd_reproduce(args) -> int:
     from pdeforge.leaderboard.reproduce import reproduce
 
+    if args.out is not None and not args.retrain:
+        from pdeforge.errors import InvalidValueError
+
+        raise InvalidValueError("--out is only used with --retrain")
     report = reproduce(args.entry, predictions=args.predictions, root=args.root,
-                       retrain=args.retrain)
+                       retrain=args.retrain, out_dir=args.out,
+                       progress=args.retrain and sys.stderr.isatty())
     print(report)
     return 0 if report.ok else 1
 
@@ -120,11 +129,17 @@ def add_commands(sub) -> None:
     s.add_argument("--board", default=DEFAULT_BOARD, metavar="DIR")
     s.set_defaults(fn=cmd_leaderboard)
 
-    s = sub.add_parser("reproduce", help="re-score a stored entry and compare bit for bit")
+    s = sub.add_parser("reproduce", help="re-score a stored entry and compare bit for bit, "
+                                         "or retrain it (--retrain) and compare statistically")
     s.add_argument("entry", metavar="ENTRY")
     s.add_argument("--predictions", metavar="PRED",
                    help="the predictions file when it is not stored in the entry")
-    s.add_argument("--retrain", action="store_true", help="retrain the model (not supported yet)")
+    s.add_argument("--retrain", action="store_true",
+                   help="train the model again from the entry's [training] table and compare "
+                        "the new scores with the stored ones (exit 0 when the 95%% interval of "
+                        "the paired rel_l2 difference contains 0, else 1)")
+    s.add_argument("--out", metavar="DIR", help="with --retrain: keep the new run (checkpoint, "
+                                                "predictions, run.json) in DIR")
     s.set_defaults(fn=cmd_reproduce)
 
     s = sub.add_parser("check-claims", help="check claimed numbers against the board")

@@ -4,7 +4,8 @@ Submitters never type numbers: :func:`submit` validates the metadata and the pre
 scores them with :func:`pdeforge.leaderboard.score.score_predictions` and stores the entry
 (layout in :mod:`pdeforge.leaderboard.entries`).
 
-Metadata TOML (all keys at top level; unknown keys are refused)::
+Metadata TOML (keys at top level plus an optional ``[training]`` table; unknown keys are
+refused)::
 
     model = "FNO-64"                     # required, non-empty; must equal the predictions'
                                          #   'model' attribute
@@ -18,6 +19,31 @@ Metadata TOML (all keys at top level; unknown keys are refused)::
                                          #   "train+val"; never "test"
     date = 2025-01-31                    # required: TOML date or "YYYY-MM-DD"
     notes = "..."                        # optional free text
+
+    # Optional, for models trained with pdeforge's trainer: the run's TrainConfig, so that
+    # `pdeforge reproduce ENTRY --retrain` can train the model again and compare. Keys are
+    # TrainConfig fields (all but root, out_dir, progress); omitted ones take TrainConfig's
+    # defaults and are stored filled in. dataset and config must be the entry's. It is a
+    # TOML table, so it goes after all the keys above. Uncomment and fill in:
+    # [training]
+    # dataset = "condiff"
+    # config = "cubic1.0_grid64"
+    # model = "fno"
+    # preset = "default"
+    # model_config = { width = 64, modes = 16 }
+    # epochs = 500
+    # batch_size = 32
+    # lr = 0.001
+    # weight_decay = 0.0001
+    # schedule = "cosine"
+    # loss = "rel_l2"
+    # seed = 0
+    # device = "auto"
+
+The ``[training]`` table is checked against :class:`pdeforge.baselines.train.TrainConfig`
+(unknown keys, types, names and ranges; ``resolution`` must be absent because such a run
+writes no predictions at the stored grid) and stored complete, defaults filled in, as
+``meta.json``'s ``submission.training``.
 """
 
 from __future__ import annotations
@@ -36,14 +62,17 @@ from pdeforge.leaderboard.entries import (
 )
 from pdeforge.leaderboard.errors import BoardError, MetadataError, SubmissionError
 
-__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "read_metadata", "validate_metadata",
+__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "TRAINING_EXCLUDED", "read_metadata",
+           "validate_metadata", "validate_training", "training_fields", "training_toml",
            "slugify", "submit"]
 
 #: predictions files smaller than this are copied into the entry, larger ones referenced
 COPY_LIMIT_BYTES = 2_000_000
 
 #: a metadata file to start from (the same as ``leaderboard/submission-template.toml``)
-TEMPLATE = "\n".join(line[4:] for line in __doc__.split("::\n\n", 1)[1].splitlines()) + "\n"
+TEMPLATE = "\n".join(
+    line[4:] for line in __doc__.split("::\n\n", 1)[1].split("\n\nThe ``[training]``", 1)[0]
+    .splitlines()) + "\n"
 
 #: key -> (required, description)
 META_FIELDS: dict[str, tuple[bool, str]] = {
@@ -57,6 +86,25 @@ META_FIELDS: dict[str, tuple[bool, str]] = {
     "train_split": (True, "split name(s) joined by '+', e.g. 'train' or 'train+val'"),
     "date": (True, "a date YYYY-MM-DD"),
     "notes": (False, "a string"),
+    "training": (False, "a table of TrainConfig fields (the run's training configuration)"),
+}
+
+#: TrainConfig fields that describe where a run happens, not what it is: never recorded
+TRAINING_EXCLUDED = ("out_dir", "root", "progress")
+#: [training] keys that must be given (the rest default to TrainConfig's values)
+_TRAINING_REQUIRED = ("dataset", "config")
+#: [training] keys whose TrainConfig default is None (stored as null in meta.json)
+_TRAINING_NULLABLE = ("amp", "resolution", "n_train", "eval_batch_size", "label")
+#: expected TOML value types of the [training] keys (None allowed where the default is None)
+_TRAINING_TYPES: dict[str, tuple[str, Any]] = {
+    "dataset": ("a string", str), "config": ("a string", str), "model": ("a string", str),
+    "preset": ("a string", str), "model_config": ("a table", dict),
+    "epochs": ("an integer", int), "batch_size": ("an integer", int),
+    "lr": ("a number", (int, float)), "weight_decay": ("a number", (int, float)),
+    "schedule": ("a string", str), "loss": ("a string", str), "seed": ("an integer", int),
+    "device": ("a string", str), "amp": ("a boolean", bool), "num_workers": ("an integer", int),
+    "resolution": ("an integer", int), "n_train": ("an integer", int),
+    "eval_batch_size": ("an integer", int), "label": ("a string", str),
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -83,11 +131,14 @@ def _url(v) -> bool:
     return isinstance(v, str) and re.match(r"^https?://[^\s]+$", v) is not None
 
 
-def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata") -> dict[str, Any]:
+def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
+                      dataset: str | None = None, config: str | None = None) -> dict[str, Any]:
     """Check types and values; return the normalised metadata (date as ISO string).
 
-    ``splits`` (the dataset's split names) enables the check of ``train_split``.  All
-    problems are reported at once in one :class:`MetadataError`.
+    ``splits`` (the dataset's split names) enables the check of ``train_split``;
+    ``dataset`` and ``config`` (the entry's) the check of the ``[training]`` table's names
+    (:func:`validate_training`).  All problems are reported at once in one
+    :class:`MetadataError`.
     """
     problems = []
     unknown = sorted(k for k in meta if k not in META_FIELDS)
@@ -130,6 +181,10 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata") ->
             ok = isinstance(v, _dt.date)
             if ok:
                 v = v.isoformat()
+        elif key == "training":
+            ok = isinstance(v, dict)
+            if ok:
+                v = validate_training(v, problems, dataset=dataset, config=config)
         elif key == "train_split":
             ok = _nonempty_str(v)
             if ok:
@@ -155,6 +210,124 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata") ->
     for key in ("paper", "code", "notes"):
         out.setdefault(key, "")
     return out
+
+
+def training_fields() -> list[str]:
+    """The keys a ``[training]`` table may hold: TrainConfig's fields but ``TRAINING_EXCLUDED``."""
+    import dataclasses
+
+    from pdeforge.baselines.train import TrainConfig
+
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in TRAINING_EXCLUDED]
+
+
+def _type_ok(value, expected) -> bool:
+    if isinstance(value, bool) and expected is not bool:
+        return False  # true/false is not a number
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        return False
+    return isinstance(value, expected)
+
+
+def validate_training(table: dict[str, Any], problems: list[str] | None = None, *,
+                      dataset: str | None = None, config: str | None = None) -> dict[str, Any]:
+    """Check a ``[training]`` table; return it complete (every field, defaults filled in).
+
+    Problems are appended to ``problems`` when given (the caller reports them), otherwise
+    raised as one :class:`MetadataError`.  Checks: unknown keys (the message lists the valid
+    ones), missing ``dataset``/``config``, value types, ``resolution`` absent, then
+    :meth:`TrainConfig.validate` (model, preset, schedule, loss, device names, ranges, model
+    configuration keys), and, when given, that ``dataset``/``config`` are the entry's.
+    """
+    import dataclasses
+
+    from pdeforge.baselines.train import TrainConfig
+    from pdeforge.errors import PdeforgeError
+
+    own = problems is None
+    problems = [] if own else problems
+    before = len(problems)
+    out = dict(table)
+    valid = training_fields()
+    unknown = sorted(k for k in table if k not in valid)
+    if unknown:
+        excluded = [k for k in unknown if k in TRAINING_EXCLUDED]
+        note = (f"; where a run happens ({', '.join(map(repr, excluded))}) is not recorded"
+                if excluded else "")
+        problems.append(f"[training] has unknown key(s) {', '.join(map(repr, unknown))} "
+                        f"(valid keys: {', '.join(valid)}){note}")
+    for key in _TRAINING_REQUIRED:
+        if table.get(key) is None:
+            problems.append(f"[training] lacks {key!r} (the dataset/config the model was "
+                            "trained on)")
+    for key, value in table.items():
+        if value is None and key in _TRAINING_NULLABLE:
+            continue  # (JSON null in a stored meta.json; TOML has no null)
+        if key in _TRAINING_TYPES:
+            what, expected = _TRAINING_TYPES[key]
+            if not _type_ok(value, expected):
+                problems.append(f"[training] {key!r} must be {what}, got {value!r}")
+    if table.get("resolution") is not None:
+        problems.append("[training] 'resolution' must be left out: a run at another "
+                        "resolution writes no predictions at the stored grid, which is what "
+                        "the board scores")
+    if len(problems) == before:
+        try:
+            cfg = TrainConfig(**table).validate()
+        except PdeforgeError as exc:
+            problems.append(f"[training]: {exc}")
+        else:
+            for key, want in (("dataset", dataset), ("config", config)):
+                if want is not None and getattr(cfg, key) != want:
+                    problems.append(f"[training] {key} {getattr(cfg, key)!r} differs from the "
+                                    f"entry's {key} {want!r}")
+            out = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in TRAINING_EXCLUDED}
+    if own and problems:
+        raise MetadataError("metadata", f"{len(problems)} problem(s): " + "; ".join(problems))
+    return out
+
+
+def _toml_value(v) -> str:
+    import json
+    import math
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        items = [f"{k if re.match(r'^[A-Za-z0-9_-]+$', str(k)) else json.dumps(str(k))} = "
+                 f"{_toml_value(x)}" for k, x in v.items() if x is not None]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
+    raise TypeError(f"cannot write {type(v).__name__} {v!r} as TOML")
+
+
+def training_toml(cfg) -> str:
+    """The ``[training]`` table of a TrainConfig (or its dict) as TOML text.
+
+    Every field but ``TRAINING_EXCLUDED`` is written; fields that are ``None`` are left out
+    (TOML has no null; they default to ``None`` again).  Append it to a metadata file after
+    all top-level keys.
+    """
+    import dataclasses
+
+    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    lines = ["[training]"]
+    for key, value in d.items():
+        if key in TRAINING_EXCLUDED or value is None:
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def slugify(name: str) -> str:
@@ -188,9 +361,10 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
     if not _NAME_RE.match(dataset or ""):
         raise SubmissionError(pred_path, f"invalid dataset name {dataset!r}")
     # metadata problems are reported before the (slower) predictions checks where possible
-    validate_metadata(raw, label=meta_path)
+    validate_metadata(raw, label=meta_path, dataset=dataset)
     pred, ref = load_predictions(pred_path, dataset, root)
-    meta = validate_metadata(raw, splits=list(ref.manifest["splits"]), label=meta_path)
+    meta = validate_metadata(raw, splits=list(ref.manifest["splits"]), label=meta_path,
+                             dataset=dataset, config=ref.config)
     if meta["model"] != pred.attrs["model"]:
         raise MetadataError(meta_path, f"model {meta['model']!r} differs from the predictions "
                             f"file's model attribute {pred.attrs['model']!r}")
