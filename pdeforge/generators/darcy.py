@@ -1,0 +1,361 @@
+r"""Darcy flow, the FNO benchmark setup: −∇·(a ∇u) = f on (0,1)², u = 0 on ∂Ω, f ≡ 1.
+
+Li et al. (2021), "Fourier Neural Operator for Parametric Partial Differential Equations",
+section 5.2, reproduced from the paper and the published MATLAB generator
+(``data_generation/darcy/{GRF,solve_gwf,demo}.m`` of the neuraloperator repository):
+
+* **Coefficient.** a = ψ(g), ψ(t) = 12 for t ≥ 0 and 3 for t < 0 (card ``coefficient``; the
+  paper's values — the public ``demo.m`` uses 4 instead of 3), g the zero-Neumann GRF with
+  covariance τ^(2α−2) (−Δ + τ²I)^(−α), α = 2, τ = 3, mean mode removed; spectral convention
+  and formula in :mod:`pdeforge.generators.grf_neumann`
+  (σ_k = τ^(α−1) (π²|k|² + τ²)^(−α/2) = 3 / (π²|k|² + 9) on the orthonormal cosine modes).
+* **Grid.** All fields live on the ``S × S`` node grid ``x_i = i/(S−1)``, ``i = 0..S−1``,
+  boundary nodes included (card ``grid.solve``, S = 421 as in FNO). g is evaluated exactly at
+  the nodes (type-I DCT), a = ψ(g) at the nodes.
+* **Discretisation** (:func:`darcy_matrix`). The 5-point scheme of ``solve_gwf.m``: unknowns
+  at the (S−2)² interior nodes, h = 1/(S−1), the flux through the face between neighbouring
+  nodes p, q uses the **arithmetic mean** (a_p + a_q)/2 (card ``solver.face_mean``;
+  ``"harmonic"`` = 2 a_p a_q/(a_p + a_q) is available). Row of node (i, j)::
+
+      [ (a_e + a_w + a_n + a_s) u_ij − a_e u_{i+1,j} − a_w u_{i−1,j} − a_n u_{i,j+1} − a_s u_{i,j−1} ] / h² = f_ij
+
+  with boundary neighbours = 0. Second order for smooth a (``tests/test_darcy.py``). Solved with
+  :func:`pdeforge.generators.fv.solve` (card ``solver.method``).
+  Why arithmetic: it is what the published data used, and for ψ-coefficients (jumps on curves
+  that cut through the grid) neither mean is consistently more accurate — against a P1-FEM
+  reference at 513² nodes (exact discontinuous a, degree-6 quadrature) the relative max errors
+  at 33, 65, 129, 257 nodes were 3.4e-2, 1.9e-2, 6.2e-3, 3.2e-3 (arithmetic) and 3.7e-2,
+  1.4e-2, 6.9e-3, 2.9e-3 (harmonic): both about first order, to the same limit
+  (``tests/test_fem_skfem.py::test_fd_face_means_converge_to_the_fem_limit``). For smooth a
+  both are second order (``tests/test_darcy.py``).
+* **Stored resolutions** (card ``grid.store``, ``grid.subsample = "stride"``): the FNO protocol
+  takes every r-th node of the solve grid, r = (S−1)/(s−1): 421 → 85, 141, 211 (r = 5, 3, 2).
+  Sample i of every stored resolution comes from the same solve (seeds do not depend on the
+  stored resolution), so ``fno_s85`` is exactly ``fno_s211`` injected to its coarser nodes.
+
+Differences from the published MATLAB pipeline (all at the level of O(h) grid effects): FNO's
+``GRF.m`` evaluates the expansion at the cell centres (n + ½)/S (type-II DCT) and ``solve_gwf.m``
+spline-interpolates a (and f) from those points to the nodes before the solve and the node
+solution back to the cell centres after it, so its a is not exactly two-valued at the solve and
+its stored u is not exactly 0 on the outer rows. Here g, a and u share the node grid, a is
+exactly ψ(g) where the solver sees it, and u = 0 on the boundary rows.
+
+Stored variables (``u[s, i, j] = u(x[i], y[j])``; x = array axis 0):
+
+=============  ==========  ===========================================================
+``a``          (x, y)      coefficient ψ(g) on the stored nodes (input)
+``u``          (x, y)      solution on the stored nodes incl. the boundary (target)
+``residual``   ()          ‖f − A u‖₂/‖f‖₂ of the linear solve on the solve grid (diagnostic)
+=============  ==========  ===========================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, parse_list
+from pdeforge.datasets.seeding import sample_seedseq
+from pdeforge.errors import InvalidValueError, UnknownNameError
+from pdeforge.generators import fv
+from pdeforge.generators.base import (
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec,
+)
+from pdeforge.generators.grf_neumann import NeumannGRF
+
+#: bump when the numerics change the stored values for the same card
+GENERATOR_VERSION = 1
+FACE_MEANS = ("arithmetic", "harmonic")
+SUBSAMPLE = ("stride",)
+#: the FNO solve grid; config names carry the solve grid only when it differs from this
+FNO_SOLVE = 421
+MAX_SOLVE = 4097
+
+
+# --- discretisation -------------------------------------------------------------------------
+
+
+def node_coords(s: int) -> np.ndarray:
+    """The s nodes ``i/(s−1)``, i = 0..s−1, of one axis (boundary included)."""
+    if s < 2:
+        raise ValueError(f"need at least 2 nodes, got {s}")
+    return np.arange(s, dtype=float) / (s - 1)
+
+
+def psi(g: np.ndarray, positive: float = 12.0, negative: float = 3.0) -> np.ndarray:
+    """ψ(g): ``positive`` where g ≥ 0, ``negative`` where g < 0."""
+    return np.where(np.asarray(g) >= 0.0, float(positive), float(negative))
+
+
+def face_coefficients(a: np.ndarray, mean: str = "arithmetic") -> tuple[np.ndarray, np.ndarray]:
+    """Face values ``(ax, ay)``: ``ax[i, j]`` between nodes (i, j), (i+1, j); ``ay[i, j]`` between
+    (i, j), (i, j+1). Shapes (S−1, S) and (S, S−1)."""
+    a = np.asarray(a, dtype=float)
+    if mean == "arithmetic":
+        return 0.5 * (a[:-1, :] + a[1:, :]), 0.5 * (a[:, :-1] + a[:, 1:])
+    if mean == "harmonic":
+        return (2.0 * a[:-1, :] * a[1:, :] / (a[:-1, :] + a[1:, :]),
+                2.0 * a[:, :-1] * a[:, 1:] / (a[:, :-1] + a[:, 1:]))
+    raise UnknownNameError("face mean", mean, FACE_MEANS)
+
+
+def darcy_matrix(a: np.ndarray, mean: str = "arithmetic") -> sp.csr_matrix:
+    """5-point matrix of −∇·(a∇u), u = 0 on ∂Ω, on the S × S node grid (see module docstring).
+
+    ``a``: (S, S) node values, axis 0 = x, finite and > 0. Returns the SPD CSR matrix over the
+    (S−2)² interior nodes, numbered ``(i−1)(S−2) + (j−1)`` (C order of ``u[1:-1, 1:-1]``),
+    multiplied by 1/h² = (S−1)².
+    """
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 3:
+        raise ValueError(f"a must be a square (S, S) array with S >= 3, got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or a.min() <= 0:
+        raise ValueError("a must be finite and strictly positive")
+    S = a.shape[0]
+    n = S - 2
+    ax, ay = face_coefficients(a, mean)
+    scale = float((S - 1) ** 2)
+    west = scale * ax[:-1, 1:-1]   # face (i−1, i) for interior i = 1..S−2, j interior
+    east = scale * ax[1:, 1:-1]
+    south = scale * ay[1:-1, :-1]
+    north = scale * ay[1:-1, 1:]
+
+    vals = np.empty((n, n, 5))
+    vals[:, :, 0] = -west
+    vals[:, :, 1] = -south
+    vals[:, :, 2] = west + east + south + north
+    vals[:, :, 3] = -north
+    vals[:, :, 4] = -east
+    p = np.arange(n * n, dtype=np.int32).reshape(n, n)
+    cols = np.stack([p - n, p - 1, p, p + 1, p + n], axis=-1)
+    keep = np.ones((n, n, 5), dtype=bool)
+    keep[0, :, 0] = keep[:, 0, 1] = keep[:, -1, 3] = keep[-1, :, 4] = False
+    indptr = np.empty(n * n + 1, dtype=np.int32)
+    indptr[0] = 0
+    np.cumsum(keep.sum(axis=2).ravel(), out=indptr[1:])
+    A = sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n * n, n * n))
+    A.has_sorted_indices = True
+    A.has_canonical_format = True
+    return A
+
+
+def solve_darcy(a: np.ndarray, f: float | np.ndarray = 1.0, mean: str = "arithmetic",
+                method: str = "auto", rtol: float = 1e-10) -> tuple[np.ndarray, fv.SolveInfo]:
+    """Solve the node-grid problem; returns u on all S × S nodes (0 on the boundary) and the
+    :class:`~pdeforge.generators.fv.SolveInfo`. ``f``: scalar or (S, S) node values (only the
+    interior ones are used)."""
+    a = np.asarray(a, dtype=float)
+    S = a.shape[0]
+    A = darcy_matrix(a, mean)
+    if np.ndim(f) == 0:
+        b = np.full((S - 2) * (S - 2), float(f))
+    else:
+        f = np.asarray(f, dtype=float)
+        if f.shape != a.shape:
+            raise ValueError(f"f must be a scalar or have the shape of a {a.shape}, got {f.shape}")
+        b = f[1:-1, 1:-1].ravel()
+    x, info = fv.solve(A, b, method=method, rtol=rtol)
+    u = np.zeros_like(a)
+    u[1:-1, 1:-1] = x.reshape(S - 2, S - 2)
+    return u, info
+
+
+# --- card and overrides ---------------------------------------------------------------------
+
+
+def stride(solve: int, store: int) -> int:
+    if store < 2 or store > solve or (solve - 1) % (store - 1):
+        raise InvalidValueError(
+            f"stored grid {store} is not a stride subsampling of the {solve}-node solve grid; "
+            f"available: {', '.join(map(str, stored_sizes(solve)))}")
+    return (solve - 1) // (store - 1)
+
+
+def stored_sizes(solve: int) -> list[int]:
+    """Stored grids reachable by stride from ``solve`` nodes (the FNO protocol)."""
+    return sorted((solve - 1) // r + 1 for r in range(1, solve) if (solve - 1) % r == 0)
+
+
+def config_name(params: dict[str, Any]) -> str:
+    name = f"fno_s{params['store']}"
+    return name if params["solve"] == FNO_SOLVE else f"{name}_solve{params['solve']}"
+
+
+def _split(split: str):
+    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
+
+
+def _store(card: Card, text: str) -> dict[str, Any]:
+    return {"grid.store": [parse_int("store", s, 2, MAX_SOLVE) for s in parse_list(text)]}
+
+
+OVERRIDES = {
+    "solve": Override("solve grid: nodes per axis including the boundary (FNO: 421)",
+                      lambda c, t: {"grid.solve": parse_int("solve", t, 3, MAX_SOLVE)}),
+    "store": Override("stored grids (nodes per axis), each a stride subsampling of the solve grid, "
+                      "e.g. 85,141,211", _store),
+    "n_train": Override("training samples per config", _split("train")),
+    "n_test": Override("test samples per config", _split("test")),
+    "n_val": Override("validation samples per config", _split("val")),
+    "configs": Override("which configs to write, e.g. fno_s85,fno_s141",
+                        lambda c, t: {"select.configs": parse_list(t)}),
+    "seed": Override("master seed", lambda c, t: {"seeding.master_seed": parse_int("seed", t, 0, 2**63 - 1)}),
+    "solver": Override("linear solver: auto, ldl, direct or amg",
+                       lambda c, t: {"solver.method": parse_choice("solver", t, sorted(fv.SOLVERS) + ["auto"])}),
+    "face_mean": Override("face coefficient: arithmetic (FNO) or harmonic",
+                          lambda c, t: {"solver.face_mean": parse_choice("face_mean", t, list(FACE_MEANS))}),
+    "a_pos": Override("coefficient where g >= 0 (FNO: 12)",
+                      lambda c, t: {"coefficient.positive": parse_float("a_pos", t, 1e-12, 1e12)}),
+    "a_neg": Override("coefficient where g < 0 (FNO paper: 3; the public demo.m: 4)",
+                      lambda c, t: {"coefficient.negative": parse_float("a_neg", t, 1e-12, 1e12)}),
+    "samples_per_shard": Override("samples per shard file",
+                                  lambda c, t: {"storage.samples_per_shard": parse_int("samples_per_shard", t, 1, 100000)}),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _grf(s: int, alpha: float, tau: float) -> NeumannGRF:
+    return NeumannGRF(s, alpha=alpha, tau=tau, points="nodes")
+
+
+@FAMILIES.register("darcy")
+class Darcy(Family):
+    name = "darcy"
+    overrides = OVERRIDES
+
+    # --- card -------------------------------------------------------------------------------
+    def validate(self, card: Card) -> None:
+        solve = int(card.get("grid.solve"))
+        if not 3 <= solve <= MAX_SOLVE:
+            raise InvalidValueError(f"grid.solve={solve} is out of range [3, {MAX_SOLVE}]")
+        stores = card.get("grid.store")
+        if not stores:
+            raise InvalidValueError("grid.store is empty")
+        for s in stores:
+            stride(solve, int(s))
+        if card.get("grid.subsample", "stride") not in SUBSAMPLE:
+            raise InvalidValueError(f"grid.subsample must be one of {', '.join(SUBSAMPLE)}")
+        if card.get("solver.face_mean") not in FACE_MEANS:
+            raise UnknownNameError("face mean", card.get("solver.face_mean"), FACE_MEANS)
+        for key in ("coefficient.positive", "coefficient.negative"):
+            if not float(card.get(key)) > 0:
+                raise InvalidValueError(f"{key} must be > 0 (the equation must stay elliptic)")
+        if float(card.get("field.alpha")) <= 1.0 or float(card.get("field.tau")) <= 0:
+            raise InvalidValueError("field.alpha must be > 1 (= d/2) and field.tau > 0")
+        if card.get("seeding.mode") != "independent":
+            raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
+        wanted = card.get("select.configs", None)
+        if wanted:
+            self._select(self._all_configs(card), wanted)
+
+    def _all_configs(self, card: Card) -> list[ConfigSpec]:
+        solve = int(card.get("grid.solve"))
+        out = []
+        for s in dict.fromkeys(int(v) for v in card.get("grid.store")):
+            p = {"solve": solve, "store": s, "stride": stride(solve, s)}
+            out.append(ConfigSpec(config_name(p), p))
+        return out
+
+    @staticmethod
+    def _select(configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
+        names = [c.name for c in configs]
+        for w in wanted:
+            if w not in names:
+                raise UnknownNameError("config", w, names)
+        return [c for c in configs if c.name in wanted]
+
+    def configs(self, card: Card) -> list[ConfigSpec]:
+        configs = self._all_configs(card)
+        wanted = card.get("select.configs", None)
+        return self._select(configs, wanted) if wanted else configs
+
+    def content_key(self, card: Card, config: ConfigSpec) -> str:
+        blob = {
+            "generator_version": GENERATOR_VERSION,
+            "params": config.params,
+            "subsample": card.get("grid.subsample", "stride"),
+            "seeding": card.get("seeding"),
+            "field": card.get("field"),
+            "coefficient": card.get("coefficient"),
+            "forcing": card.get("forcing"),
+            "solver": card.get("solver"),
+        }
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+    # --- schema -----------------------------------------------------------------------------
+    def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:
+        pos, neg = float(card.get("coefficient.positive")), float(card.get("coefficient.negative"))
+        return {
+            "a": VariableSpec(("x", "y"), "float64", "input",
+                              f"coefficient a = psi(g): {pos:g} where g >= 0, {neg:g} where g < 0"),
+            "u": VariableSpec(("x", "y"), "float64", "target",
+                              "solution u of -div(a grad u) = f, u = 0 on the boundary"),
+            "residual": VariableSpec((), "float64", "diagnostic",
+                                     "relative residual |f - A u| / |f| of the solve-grid system"),
+        }
+
+    def coords(self, card: Card, config: ConfigSpec) -> dict[str, Coordinate]:
+        p = config.params
+        x = node_coords(p["solve"])[:: p["stride"]]
+        label = f"node coordinate i/(store-1), boundary included (every {p['stride']}th of the {p['solve']} solve nodes)"
+        return {"x": Coordinate(x, "x " + label), "y": Coordinate(x.copy(), "y " + label)}
+
+    def attrs(self, card: Card, config: ConfigSpec) -> dict[str, Any]:
+        p = config.params
+        solver = card.get("solver")
+        return {
+            "grid_solve": p["solve"],
+            "grid_store": p["store"],
+            "subsample": f"{card.get('grid.subsample', 'stride')}: every {p['stride']}th node of the solve grid",
+            "grf": (f"g ~ N(0, tau^(2 alpha-2) (-Laplacian_Neumann + tau^2 I)^(-alpha)), mean mode removed; "
+                    f"g = sum_k tau^(alpha-1) (pi^2 |k|^2 + tau^2)^(-alpha/2) xi_k phi_k, k1,k2 = 0..solve-1, "
+                    f"phi_k = products of sqrt(2) cos(pi k x) (1 for k = 0), evaluated at the solve nodes"),
+            "alpha": float(card.get("field.alpha")),
+            "tau": float(card.get("field.tau")),
+            "a_positive": float(card.get("coefficient.positive")),
+            "a_negative": float(card.get("coefficient.negative")),
+            "forcing": float(card.get("forcing.value")),
+            "solver": (f"5-point finite differences on the {p['solve']}x{p['solve']} node grid, "
+                       f"{solver['face_mean']} mean of the node coefficients on faces; "
+                       f"linear solver {solver['method']}"),
+            "solver_rtol": solver["rtol"],
+            "orientation": "arrays indexed [sample, x, y]: u[s, i, j] = u(x[i], y[j])",
+            "inputs": " ".join(card.get("task.inputs")),
+            "targets": " ".join(card.get("task.targets")),
+            "citation": card.get("dataset.citation"),
+            "generator_version": GENERATOR_VERSION,
+        }
+
+    # --- generation -------------------------------------------------------------------------
+    @staticmethod
+    def seed_key(params: dict[str, Any]) -> str:
+        """Seeds depend on the solve grid only: every stored resolution sees the same samples."""
+        return f"darcy_solve{params['solve']}"
+
+    def sample_full(self, card: Card, params: dict[str, Any], split: str, index: int):
+        """(g, a, u, info) of one sample on the solve grid."""
+        S = params["solve"]
+        ss = sample_seedseq(int(card.get("seeding.master_seed")), self.seed_key(params), split, index)
+        grf = _grf(S, float(card.get("field.alpha")), float(card.get("field.tau")))
+        g = grf.sample(np.random.Generator(np.random.PCG64(ss)))
+        a = psi(g, card.get("coefficient.positive"), card.get("coefficient.negative"))
+        u, info = solve_darcy(a, float(card.get("forcing.value")), mean=card.get("solver.face_mean"),
+                              method=card.get("solver.method"), rtol=float(card.get("solver.rtol")))
+        return g, a, u, info
+
+    def generate(self, card: Card, config: ConfigSpec, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
+        p = config.params
+        r, s = p["stride"], p["store"]
+        m = stop - start
+        out = {"a": np.empty((m, s, s)), "u": np.empty((m, s, s)), "residual": np.empty(m)}
+        for row, index in enumerate(range(start, stop)):
+            _, a, u, info = self.sample_full(card, p, split, index)
+            out["a"][row] = a[::r, ::r]
+            out["u"][row] = u[::r, ::r]
+            out["residual"][row] = info.residual
+        return out

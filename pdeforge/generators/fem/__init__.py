@@ -1,0 +1,1 @@
+"""Finite-element backends (optional dependencies: imported lazily by their users)."""
