@@ -56,3 +56,21 @@ leaderboard: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# DOLFINx cross-check environment (Debian only): Debian's python3-dolfinx 0.5.2 on /usr/bin/python3
+# in a --system-site-packages venv, pdeforge installed without its dependencies (its pins, numpy
+# >= 1.26 and PyPI's h5py, break Debian's dolfinx build). `make dolfinx`; tests: -m dolfinx.
+DOLFINX_VENV  ?= .venv-dolfinx
+DOLFINX_STAMP := $(DOLFINX_VENV)/.pdeforge-installed
+.PHONY: dolfinx
+
+dolfinx: $(DOLFINX_STAMP)
+
+$(DOLFINX_STAMP): pyproject.toml
+	dpkg -s python3-dolfinx >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dolfinx >/dev/null; }
+	/usr/bin/python3 -m venv --system-site-packages $(DOLFINX_VENV)
+	printf 'numpy==1.24.2\nh5py==3.7.0\n' > $(DOLFINX_VENV)/constraints.txt
+	$(DOLFINX_VENV)/bin/pip install --quiet --no-deps -c $(DOLFINX_VENV)/constraints.txt -e .
+	$(DOLFINX_VENV)/bin/python -c "import dolfinx, numpy; print('dolfinx', dolfinx.__version__, 'numpy', numpy.__version__)"
+	touch $(DOLFINX_STAMP)
