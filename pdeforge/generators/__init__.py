@@ -1,5 +1,5 @@
-"""PDE families. Importing this package registers every shipped family in ``FAMILIES``."""
+"""PDE families. A family's module is imported when the family is first asked for
+(:func:`get_family`), so generating ConDiff never imports torch for Navier–Stokes and the
+dolfinx environment can import single backend modules."""
 
-from pdeforge.generators.base import FAMILIES, get_family  # noqa: F401
-from pdeforge.generators import condiff  # noqa: F401  (registers "condiff")
-from pdeforge.generators import darcy  # noqa: F401  (registers "darcy")
+from pdeforge.generators.base import FAMILIES, FAMILY_MODULES, get_family  # noqa: F401

@@ -138,10 +138,22 @@ class Family:
 
 FAMILIES: Registry[type[Family]] = Registry("dataset family")
 
+#: shipped families and the module that registers each (imported on first use)
+FAMILY_MODULES = {
+    "condiff": "pdeforge.generators.condiff",
+    "darcy": "pdeforge.generators.darcy",
+    "diffusion": "pdeforge.generators.diffusion",
+    "ns2d": "pdeforge.generators.navier_stokes",
+}
+
 
 def get_family(name: str) -> Family:
-    # importing the package registers the shipped families
-    import pdeforge.generators  # noqa: F401
+    """An instance of the family ``name`` (its module is imported on first use)."""
+    if name not in FAMILIES and name in FAMILY_MODULES:
+        import importlib
 
+        importlib.import_module(FAMILY_MODULES[name])
+    if name not in FAMILIES:
+        raise UnknownNameError("dataset family", name, set(FAMILY_MODULES) | set(FAMILIES.names()))
     family = FAMILIES.get(name)
     return family() if isinstance(family, type) else family
