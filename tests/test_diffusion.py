@@ -196,3 +196,12 @@ def test_samples_are_bit_identical_on_rerun(tiny_root):
         np.testing.assert_array_equal(stored["u"].values[:, 0] == 0, config.startswith("heat"))
     dr = open_dataset("diffusion", config="diff_react_grid16", split="train", root=tiny_root)
     assert dr["u"].dtype == np.float32 and dr["t"].values[-1] == pytest.approx(0.2)
+
+
+def test_plot_shows_time_series_at_their_last_frame(tiny_root, tmp_path):
+    from pdeforge import open_dataset
+    from pdeforge.datasets.plot import plot_samples
+
+    ds = open_dataset("diffusion", config="diff_react_grid16", split="train", root=tiny_root)
+    out = plot_samples(ds, tmp_path / "dr.png", n=2)
+    assert out.stat().st_size > 10_000

@@ -20,12 +20,19 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fields = [v for v in ds.data_vars if ds[v].ndim == 3]
+    # 2-D fields per sample, and time series (sample, t, x, y) shown at their last frame
+    fields = [v for v in ds.data_vars if ds[v].ndim == 3 or (ds[v].ndim == 4 and "t" in ds[v].dims)]
+    if not fields:
+        raise ValueError("nothing to plot: no (sample, x, y) or (sample, t, x, y) variables")
     n = min(n, ds.sizes["sample"])
     fig, axes = plt.subplots(n, len(fields), figsize=(3.2 * len(fields), 2.9 * n), squeeze=False)
     for row in range(n):
         for col, name in enumerate(fields):
             da = ds[name].isel(sample=row)
+            when = ""
+            if "t" in da.dims:
+                da = da.isel(t=-1)
+                when = f" (t={float(da['t']) if 't' in da.coords else -1:.3g})"
             xd, yd = da.dims
             vals = np.asarray(da.values, dtype=float)
             label = name
@@ -40,7 +47,7 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
             extra = ""
             if "contrast" in ds:
                 extra = f"  (contrast {float(ds['contrast'].isel(sample=row)):.3g})"
-            axes[row, col].set_title(f"{label} #{int(ds['sample'][row])}{extra if col == 0 else ''}", fontsize=9)
+            axes[row, col].set_title(f"{label}{when} #{int(ds['sample'][row])}{extra if col == 0 else ''}", fontsize=9)
             axes[row, col].set_xlabel(xd)
             axes[row, col].set_ylabel(yd)
     if title:
