@@ -84,8 +84,23 @@ class Family:
         """Raise :class:`~pdeforge.errors.InvalidValueError` for out-of-range card values."""
 
     # --- configurations and schema --------------------------------------------------------
-    def configs(self, card: Card) -> list[ConfigSpec]:
+    def _all_configs(self, card: Card) -> list[ConfigSpec]:
+        """Every configuration the card defines, in the card's order."""
         raise NotImplementedError
+
+    def _select(self, configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
+        """The configs named in ``wanted`` (card ``select.configs``); unknown names list the known."""
+        names = [c.name for c in configs]
+        for w in wanted:
+            if w not in names:
+                raise UnknownNameError("config", w, names)
+        return [c for c in configs if c.name in wanted]
+
+    def configs(self, card: Card) -> list[ConfigSpec]:
+        """The configs to generate: all of them, or those the card's ``select.configs`` names."""
+        configs = self._all_configs(card)
+        wanted = card.get("select.configs", None)
+        return self._select(configs, wanted) if wanted else configs
 
     def config(self, card: Card, name: str) -> ConfigSpec:
         by_name = {c.name: c for c in self.configs(card)}

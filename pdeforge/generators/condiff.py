@@ -186,7 +186,7 @@ class ConDiff(Family):
             raise InvalidValueError("grid.sizes is empty")
         selected = card.get("select.configs", None)
         if selected:
-            self._select(card, self._all_configs(card), selected)
+            self._select(self._all_configs(card), selected)
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         out = []
@@ -201,19 +201,14 @@ class ConDiff(Family):
                 out.append(ConfigSpec(config_name(p), p))
         return out
 
-    @staticmethod
-    def _select(card: Card, configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
+    def _select(self, configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
+        """Exact names, or a name without its grid suffix (``cubic0.1`` = every grid)."""
         names = {c.name for c in configs}
         bases = {c.name.rsplit("_grid", 1)[0] for c in configs}
         for w in wanted:
             if w not in names and w not in bases:
                 raise UnknownNameError("config", w, names | bases)
         return [c for c in configs if c.name in wanted or c.name.rsplit("_grid", 1)[0] in wanted]
-
-    def configs(self, card: Card) -> list[ConfigSpec]:
-        configs = self._all_configs(card)
-        wanted = card.get("select.configs", None)
-        return self._select(card, configs, wanted) if wanted else configs
 
     def content_key(self, card: Card, config: ConfigSpec) -> str:
         if self.sequential(card):

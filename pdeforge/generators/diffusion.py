@@ -343,19 +343,6 @@ class Diffusion(Family):
                 out.append(ConfigSpec(f"diff_react_grid{int(n)}", p))
         return out
 
-    @staticmethod
-    def _select(configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
-        names = [c.name for c in configs]
-        for w in wanted:
-            if w not in names:
-                raise UnknownNameError("config", w, names)
-        return [c for c in configs if c.name in wanted]
-
-    def configs(self, card: Card) -> list[ConfigSpec]:
-        configs = self._all_configs(card)
-        wanted = card.get("select.configs", None)
-        return self._select(configs, wanted) if wanted else configs
-
     def content_key(self, card: Card, config: ConfigSpec) -> str:
         kind = config.params["kind"]
         blob = {

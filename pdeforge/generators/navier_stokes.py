@@ -328,19 +328,6 @@ class NavierStokes2D(Family):
                 out.append(ConfigSpec(config_name(p), p))
         return out
 
-    @staticmethod
-    def _select(configs: list[ConfigSpec], wanted: list[str]) -> list[ConfigSpec]:
-        names = [c.name for c in configs]
-        for w in wanted:
-            if w not in names:
-                raise UnknownNameError("config", w, names)
-        return [c for c in configs if c.name in wanted]
-
-    def configs(self, card: Card) -> list[ConfigSpec]:
-        configs = self._all_configs(card)
-        wanted = card.get("select.configs", None)
-        return self._select(configs, wanted) if wanted else configs
-
     def content_key(self, card: Card, config: ConfigSpec) -> str:
         solver = {k: v for k, v in card.get("solver").items() if k not in ("batch", "device")}
         blob = {
