@@ -71,7 +71,6 @@ def main(argv=None) -> None:
             meta.write_text("\n".join([
                 f"model = {json.dumps(label)}",  # a JSON string is a valid TOML basic string
                 f"authors = [{json.dumps(args.authors)}]",
-                'code = "https://github.com/pdeforge/pdeforge"',
                 f"parameters = {int(run['parameters'])}",
                 f"train_time_hours = {run['train_time_hours']:.6f}",
                 f"hardware = {json.dumps(run['hardware'])}",
