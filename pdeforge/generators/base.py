@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pdeforge.datasets.cards import Card
+from pdeforge.datasets.cards import Card, parse_int, parse_list
 from pdeforge.errors import UnknownNameError
 from pdeforge.registry import Registry
 
@@ -61,6 +61,25 @@ class Override:
     parse: Callable[[Card, str], dict[str, Any]]
 
 
+def _split_size(split: str):
+    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
+
+
+def spine_overrides(configs_example: str) -> dict[str, Override]:
+    """The overrides every family has: split sizes, config selection, seed, shard size."""
+    return {
+        "n_train": Override("training samples per config", _split_size("train")),
+        "n_test": Override("test samples per config", _split_size("test")),
+        "n_val": Override("validation samples per config", _split_size("val")),
+        "configs": Override(f"which configs to write, e.g. {configs_example}",
+                            lambda card, text: {"select.configs": parse_list(text)}),
+        "seed": Override("master seed",
+                         lambda card, text: {"seeding.master_seed": parse_int("seed", text, 0, 2**63 - 1)}),
+        "samples_per_shard": Override("samples per shard file", lambda card, text: {
+            "storage.samples_per_shard": parse_int("samples_per_shard", text, 1, 100000)}),
+    }
+
+
 class Family:
     """Base class of dataset families. Subclasses set ``name`` and implement the hooks."""
 
@@ -78,6 +97,9 @@ class Family:
             paths.update(self.overrides[key].parse(card, text))
         out = card.with_values(paths, dict(values))
         self.validate(out)
+        wanted = out.get("select.configs", None)
+        if wanted:  # unknown config names fail here, listing the known ones
+            self._select(self._all_configs(out), wanted)
         return out
 
     def validate(self, card: Card) -> None:

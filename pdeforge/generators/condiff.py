@@ -65,7 +65,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
 )
 
 COVARIANCES = ("cubic", "exponential", "gaussian")
@@ -99,10 +99,6 @@ def _grid(card: Card, text: str) -> dict[str, Any]:
     return {"grid.sizes": [parse_int("grid", g, 8, 2048) for g in parse_list(text)]}
 
 
-def _split(split: str):
-    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
-
-
 def _covariances(card: Card, text: str) -> dict[str, Any]:
     return {"field.covariances": [parse_choice("covariances", c, list(COVARIANCES)) for c in parse_list(text)]}
 
@@ -115,23 +111,14 @@ def _variances(card: Card, text: str) -> dict[str, Any]:
 
 
 OVERRIDES = {
+    **spine_overrides("cubic0.1,poisson or cubic0.1_grid64"),
     "grid": Override("grid sizes (unknowns per direction), e.g. 64 or 64,128", _grid),
-    "n_train": Override("training samples per config", _split("train")),
-    "n_test": Override("test samples per config", _split("test")),
-    "n_val": Override("validation samples per config", _split("val")),
-    "configs": Override(
-        "which configs to write, e.g. cubic0.1,poisson or cubic0.1_grid64",
-        lambda card, text: {"select.configs": parse_list(text)},
-    ),
-    "seed": Override("master seed", lambda c, t: {"seeding.master_seed": parse_int("seed", t, 0, 2**63 - 1)}),
     "mode": Override("seeding mode: independent or reference",
                      lambda c, t: {"seeding.mode": parse_choice("mode", t, list(MODES))}),
     "covariances": Override("covariance models, e.g. cubic,gaussian", _covariances),
     "variances": Override("log-field variances, e.g. 0.1,2.0", _variances),
     "solver": Override("linear solver: auto, ldl, direct or amg",
                        lambda c, t: {"solver.method": parse_choice("solver", t, sorted(fv.SOLVERS) + ["auto"])}),
-    "samples_per_shard": Override("samples per shard file",
-                                  lambda c, t: {"storage.samples_per_shard": parse_int("samples_per_shard", t, 1, 100000)}),
     "poisson": Override("include the k = 1 configs: true or false",
                         lambda c, t: {"poisson.enabled": parse_choice("poisson", t, ["true", "false"]) == "true"}),
 }
@@ -184,9 +171,6 @@ class ConDiff(Family):
             raise InvalidValueError(f"seeding.mode must be one of {', '.join(MODES)}")
         if not card.get("grid.sizes"):
             raise InvalidValueError("grid.sizes is empty")
-        selected = card.get("select.configs", None)
-        if selected:
-            self._select(self._all_configs(card), selected)
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         out = []

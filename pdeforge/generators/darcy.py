@@ -64,7 +64,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
 )
 from pdeforge.generators.grf_neumann import NeumannGRF
 
@@ -186,25 +186,16 @@ def config_name(params: dict[str, Any]) -> str:
     return name if params["solve"] == FNO_SOLVE else f"{name}_solve{params['solve']}"
 
 
-def _split(split: str):
-    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
-
-
 def _store(card: Card, text: str) -> dict[str, Any]:
     return {"grid.store": [parse_int("store", s, 2, MAX_SOLVE) for s in parse_list(text)]}
 
 
 OVERRIDES = {
+    **spine_overrides("fno_s85,fno_s141"),
     "solve": Override("solve grid: nodes per axis including the boundary (FNO: 421)",
                       lambda c, t: {"grid.solve": parse_int("solve", t, 3, MAX_SOLVE)}),
     "store": Override("stored grids (nodes per axis), each a stride subsampling of the solve grid, "
                       "e.g. 85,141,211", _store),
-    "n_train": Override("training samples per config", _split("train")),
-    "n_test": Override("test samples per config", _split("test")),
-    "n_val": Override("validation samples per config", _split("val")),
-    "configs": Override("which configs to write, e.g. fno_s85,fno_s141",
-                        lambda c, t: {"select.configs": parse_list(t)}),
-    "seed": Override("master seed", lambda c, t: {"seeding.master_seed": parse_int("seed", t, 0, 2**63 - 1)}),
     "solver": Override("linear solver: auto, ldl, direct or amg",
                        lambda c, t: {"solver.method": parse_choice("solver", t, sorted(fv.SOLVERS) + ["auto"])}),
     "face_mean": Override("face coefficient: arithmetic (FNO) or harmonic",
@@ -213,8 +204,6 @@ OVERRIDES = {
                       lambda c, t: {"coefficient.positive": parse_float("a_pos", t, 1e-12, 1e12)}),
     "a_neg": Override("coefficient where g < 0 (FNO paper: 3; the public demo.m: 4)",
                       lambda c, t: {"coefficient.negative": parse_float("a_neg", t, 1e-12, 1e12)}),
-    "samples_per_shard": Override("samples per shard file",
-                                  lambda c, t: {"storage.samples_per_shard": parse_int("samples_per_shard", t, 1, 100000)}),
 }
 
 
@@ -249,9 +238,6 @@ class Darcy(Family):
             raise InvalidValueError("field.alpha must be > 1 (= d/2) and field.tau > 0")
         if card.get("seeding.mode") != "independent":
             raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
-        wanted = card.get("select.configs", None)
-        if wanted:
-            self._select(self._all_configs(card), wanted)
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         solve = int(card.get("grid.solve"))
@@ -299,9 +285,9 @@ class Darcy(Family):
             "grid_solve": p["solve"],
             "grid_store": p["store"],
             "subsample": f"{card.get('grid.subsample', 'stride')}: every {p['stride']}th node of the solve grid",
-            "grf": (f"g ~ N(0, tau^(2 alpha-2) (-Laplacian_Neumann + tau^2 I)^(-alpha)), mean mode removed; "
-                    f"g = sum_k tau^(alpha-1) (pi^2 |k|^2 + tau^2)^(-alpha/2) xi_k phi_k, k1,k2 = 0..solve-1, "
-                    f"phi_k = products of sqrt(2) cos(pi k x) (1 for k = 0), evaluated at the solve nodes"),
+            "grf": ("g ~ N(0, tau^(2 alpha-2) (-Laplacian_Neumann + tau^2 I)^(-alpha)), mean mode removed; "
+                    "g = sum_k tau^(alpha-1) (pi^2 |k|^2 + tau^2)^(-alpha/2) xi_k phi_k, k1,k2 = 0..solve-1, "
+                    "phi_k = products of sqrt(2) cos(pi k x) (1 for k = 0), evaluated at the solve nodes"),
             "alpha": float(card.get("field.alpha")),
             "tau": float(card.get("field.tau")),
             "a_positive": float(card.get("coefficient.positive")),

@@ -93,7 +93,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
 )
 
 #: bump when the numerics change the stored values for the same card
@@ -216,10 +216,6 @@ def heat_name(p: dict[str, Any]) -> str:
     return f"heat_{p['covariance']}{p['variance']!r}_grid{p['grid']}"
 
 
-def _split(split: str):
-    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
-
-
 def _ints(key: str, path: str, lo: int, hi: int):
     return lambda card, text: {path: [parse_int(key, g, lo, hi) for g in parse_list(text)]}
 
@@ -233,6 +229,7 @@ def _kinds(card: Card, text: str) -> dict[str, Any]:
 
 
 OVERRIDES = {
+    **spine_overrides("diff_react_grid128"),
     "kinds": Override("which kinds: heat, diff_react or both (heat,diff_react)", _kinds),
     "heat_grid": Override("heat grids (unknowns per direction), e.g. 64", _ints("heat_grid", "heat.grid", 3, 1024)),
     "dr_grid": Override("diff_react grids (cells per direction), e.g. 128", _ints("dr_grid", "diff_react.grid", 2, 2048)),
@@ -250,14 +247,6 @@ OVERRIDES = {
     "variances": Override("heat log-coefficient variances, e.g. 0.1,1.0",
                           lambda c, t: {"field.variances": [parse_float("variances", x, 1e-6, 100.0)
                                                             for x in parse_list(t)]}),
-    "n_train": Override("training samples per config", _split("train")),
-    "n_test": Override("test samples per config", _split("test")),
-    "n_val": Override("validation samples per config", _split("val")),
-    "configs": Override("which configs to write, e.g. diff_react_grid128",
-                        lambda card, text: {"select.configs": parse_list(text)}),
-    "seed": Override("master seed", lambda c, t: {"seeding.master_seed": parse_int("seed", t, 0, 2**63 - 1)}),
-    "samples_per_shard": Override("samples per shard file",
-                                  lambda c, t: {"storage.samples_per_shard": parse_int("samples_per_shard", t, 1, 100000)}),
 }
 
 
@@ -324,9 +313,6 @@ class Diffusion(Family):
                 raise InvalidValueError(f"{kind}: need frames >= 2 and steps_per_frame >= 1")
             if not float(card.get(f"{kind}.t_final")) > 0:
                 raise InvalidValueError(f"{kind}.t_final must be > 0")
-        wanted = card.get("select.configs", None)
-        if wanted:
-            self._select(self._all_configs(card), wanted)
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         out = []

@@ -81,7 +81,7 @@ from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, 
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
 )
 
 #: bump when the numerics change the stored values for the same card
@@ -229,10 +229,6 @@ def steps_per_frame(dt: float, frame_dt: float) -> int:
     return m
 
 
-def _split(split: str):
-    return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
-
-
 def _floats(key: str, lo: float):
     return lambda c, t: {key: [parse_float(key, s, lo, 1e12) for s in parse_list(t)]}
 
@@ -243,6 +239,7 @@ def _protocol(card: Card, text: str) -> dict[str, Any]:
 
 
 OVERRIDES = {
+    **spine_overrides("nu1e-3_T50_s64_solve128"),
     "protocol": Override("fno: FNO's solver settings (solve 256, dt 1e-4, scheme euler; GPU); "
                          "default: the card's values", _protocol),
     "solve": Override("solve grid points per axis (default 128, FNO 256)",
@@ -259,14 +256,6 @@ OVERRIDES = {
                       lambda c, t: {"solver.batch": parse_int("batch", t, 1, 1_000_000)}),
     "viscosities": Override("viscosities, one config each, e.g. 1e-3,1e-4", _floats("physics.viscosities", 1e-12)),
     "final_times": Override("final time of each viscosity, e.g. 50,30", _floats("physics.final_times", 1e-12)),
-    "n_train": Override("training samples per config", _split("train")),
-    "n_test": Override("test samples per config", _split("test")),
-    "n_val": Override("validation samples per config", _split("val")),
-    "configs": Override("which configs to write, e.g. nu1e-3_T50_s64_solve128",
-                        lambda c, t: {"select.configs": parse_list(t)}),
-    "seed": Override("master seed", lambda c, t: {"seeding.master_seed": parse_int("seed", t, 0, 2**63 - 1)}),
-    "samples_per_shard": Override("samples per shard file",
-                                  lambda c, t: {"storage.samples_per_shard": parse_int("samples_per_shard", t, 1, 100000)}),
 }
 
 
@@ -315,9 +304,6 @@ class NavierStokes2D(Family):
             raise InvalidValueError("field.alpha must be > 1 (= d/2) and field.tau > 0")
         if card.get("seeding.mode") != "independent":
             raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
-        wanted = card.get("select.configs", None)
-        if wanted:
-            self._select(self._all_configs(card), wanted)
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         solve = int(card.get("grid.solve"))
