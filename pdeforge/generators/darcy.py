@@ -117,31 +117,11 @@ def darcy_matrix(a: np.ndarray, mean: str = "arithmetic") -> sp.csr_matrix:
     if not np.all(np.isfinite(a)) or a.min() <= 0:
         raise ValueError("a must be finite and strictly positive")
     S = a.shape[0]
-    n = S - 2
     ax, ay = face_coefficients(a, mean)
     scale = float((S - 1) ** 2)
-    west = scale * ax[:-1, 1:-1]   # face (i−1, i) for interior i = 1..S−2, j interior
-    east = scale * ax[1:, 1:-1]
-    south = scale * ay[1:-1, :-1]
-    north = scale * ay[1:-1, 1:]
-
-    vals = np.empty((n, n, 5))
-    vals[:, :, 0] = -west
-    vals[:, :, 1] = -south
-    vals[:, :, 2] = west + east + south + north
-    vals[:, :, 3] = -north
-    vals[:, :, 4] = -east
-    p = np.arange(n * n, dtype=np.int32).reshape(n, n)
-    cols = np.stack([p - n, p - 1, p, p + 1, p + n], axis=-1)
-    keep = np.ones((n, n, 5), dtype=bool)
-    keep[0, :, 0] = keep[:, 0, 1] = keep[:, -1, 3] = keep[-1, :, 4] = False
-    indptr = np.empty(n * n + 1, dtype=np.int32)
-    indptr[0] = 0
-    np.cumsum(keep.sum(axis=2).ravel(), out=indptr[1:])
-    A = sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n * n, n * n))
-    A.has_sorted_indices = True
-    A.has_canonical_format = True
-    return A
+    # faces (i−1, i) and (i, i+1) of the interior nodes, and likewise in y
+    return fv.five_point_matrix(scale * ax[:-1, 1:-1], scale * ax[1:, 1:-1],
+                                scale * ay[1:-1, :-1], scale * ay[1:-1, 1:])
 
 
 def solve_darcy(a: np.ndarray, f: float | np.ndarray = 1.0, mean: str = "arithmetic",

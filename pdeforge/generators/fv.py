@@ -102,6 +102,7 @@ __all__ = [
     "SolveInfo",
     "coefficient_coords",
     "condiff_matrix",
+    "five_point_matrix",
     "interior_coords",
     "solve",
     "solve_condiff",
@@ -219,10 +220,22 @@ def condiff_matrix(k: np.ndarray) -> sp.csr_matrix:
     # ky[i, b]: face between cell rows b-1 and b (y = (b + 1/2) h), b = 0..n.
     ky = (0.5 * scale) * (k[:-1, :] + k[1:, :])  # (n, n + 1)
 
-    west, east = kx[:-1, :], kx[1:, :]
-    south, north = ky[:, :-1], ky[:, 1:]
+    return five_point_matrix(kx[:-1, :], kx[1:, :], ky[:, :-1], ky[:, 1:])
 
-    # Five slots per row in ascending column order: W (p-n), S (p-1), C, N (p+1), E (p+n).
+
+def five_point_matrix(west: np.ndarray, east: np.ndarray, south: np.ndarray,
+                      north: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix of a 5-point diffusion stencil on an n × n block of unknowns.
+
+    Each argument is an (n, n) array holding, for unknown (i, j) (axis 0 = x), the
+    coefficient of the face towards that neighbour, already divided by h²: row
+    ``p = i*n + j`` gets ``-west`` at ``p-n``, ``-south`` at ``p-1``, the sum of all four on the
+    diagonal, ``-north`` at ``p+1``, ``-east`` at ``p+n``. Faces on the boundary keep their
+    diagonal contribution (homogeneous Dirichlet one face away) and drop the off-diagonal.
+    The CSR arrays are written directly, row by row in ascending column order
+    (W, S, C, N, E), without an intermediate COO matrix.
+    """
+    n = west.shape[0]
     vals = np.empty((n, n, 5))
     vals[:, :, 0] = -west
     vals[:, :, 1] = -south
@@ -231,12 +244,7 @@ def condiff_matrix(k: np.ndarray) -> sp.csr_matrix:
     vals[:, :, 4] = -east
 
     p = np.arange(n * n, dtype=np.int32).reshape(n, n)
-    cols = np.empty((n, n, 5), dtype=np.int32)
-    cols[:, :, 0] = p - n
-    cols[:, :, 1] = p - 1
-    cols[:, :, 2] = p
-    cols[:, :, 3] = p + 1
-    cols[:, :, 4] = p + n
+    cols = np.stack([p - n, p - 1, p, p + 1, p + n], axis=-1)
 
     keep = np.ones((n, n, 5), dtype=bool)
     keep[0, :, 0] = False  # no west neighbour at i = 0
@@ -244,13 +252,11 @@ def condiff_matrix(k: np.ndarray) -> sp.csr_matrix:
     keep[:, -1, 3] = False  # no north neighbour at j = n-1
     keep[-1, :, 4] = False  # no east neighbour at i = n-1
 
-    data = vals[keep]
-    indices = cols[keep]
     indptr = np.empty(n * n + 1, dtype=np.int32)
     indptr[0] = 0
     np.cumsum(keep.sum(axis=2).ravel(), out=indptr[1:])
 
-    A = sp.csr_matrix((data, indices, indptr), shape=(n * n, n * n))
+    A = sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n * n, n * n))
     A.has_sorted_indices = True
     A.has_canonical_format = True
     return A
