@@ -107,6 +107,23 @@ def compare_scores(stored, fresh) -> list[str]:
     return problems
 
 
+def _check_stored_scores(report, entry) -> tuple[Path | None, bool]:
+    """Record whether the entry's ``scores.nc`` exists and matches its sha256 in meta.json.
+
+    Returns ``(path or None when missing, intact)``.
+    """
+    path = entry.scores_path
+    if not path.is_file():
+        report.add("stored scores", False, f"{path} is missing")
+        return None, False
+    recorded = entry.meta["scores"].get("sha256", "")
+    actual = store.file_sha256(path)
+    intact = report.add("scores.nc sha256", actual == recorded,
+                        "matches meta.json" if actual == recorded else
+                        f"{actual[:12]}… differs from meta.json's {recorded[:12]}… (file altered)")
+    return path, intact
+
+
 def reproduce(entry_dir, predictions=None, root=None, *, retrain: bool = False, out_dir=None,
               progress: bool = False):
     """Re-score the entry's predictions and compare with its stored scores (see module doc).
@@ -159,15 +176,9 @@ def reproduce(entry_dir, predictions=None, root=None, *, retrain: bool = False, 
                       f"was scored on {entry.meta['content_key'][:12]}…"):
         return report
 
-    path = entry.scores_path
-    if not path.is_file():
-        report.add("stored scores", False, f"{path} is missing")
+    path, _ = _check_stored_scores(report, entry)  # a sha mismatch still gets re-scored
+    if path is None:
         return report
-    recorded = entry.meta["scores"].get("sha256", "")
-    actual = store.file_sha256(path)
-    report.add("scores.nc sha256", actual == recorded,
-               "matches meta.json" if actual == recorded else
-               f"{actual[:12]}… differs from meta.json's {recorded[:12]}… (file altered)")
     stored = load_scores(path)
     fresh = score_predictions(pred, ref, entry.meta["scores"].get("metrics"),
                               predictions_sha256=got)
@@ -397,15 +408,8 @@ def retrain_entry(entry_dir, root=None, out_dir=None, *, progress: bool = False)
         return report
     report.add("training config", True, _describe(training))
 
-    path = entry.scores_path
-    if not path.is_file():
-        report.add("stored scores", False, f"{path} is missing")
-        return report
-    recorded = entry.meta["scores"].get("sha256", "")
-    actual = store.file_sha256(path)
-    if not report.add("scores.nc sha256", actual == recorded,
-                      "matches meta.json" if actual == recorded else
-                      f"{actual[:12]}… differs from meta.json's {recorded[:12]}… (file altered)"):
+    path, intact = _check_stored_scores(report, entry)
+    if not intact:
         return report
 
     # the dataset version, before spending time on training
