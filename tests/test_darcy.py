@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy import cos, pi, sin
+from numpy import pi
 
-from pdeforge.datasets import schema, store
+from pdeforge.datasets import schema
 from pdeforge.datasets.loader import TorchDataset
 from pdeforge.datasets.runner import effective_card, generate_dataset
 from pdeforge.datasets.verify import verify
@@ -103,17 +103,7 @@ def test_psi_takes_only_the_two_values_and_thresholds_at_zero():
 # --- finite-difference solver ---------------------------------------------------------------
 
 
-def manufactured():
-    """u = sin(πx) sin(2πy), a = 1 + ½ sin(2πx) cos(πy) (not symmetric in x ↔ y), f = −∇·(a∇u)."""
-    u = lambda x, y: sin(pi * x) * sin(2 * pi * y)
-    a = lambda x, y: 1 + 0.5 * sin(2 * pi * x) * cos(pi * y)
-
-    def f(x, y):
-        ax, ay = pi * cos(2 * pi * x) * cos(pi * y), -0.5 * pi * sin(2 * pi * x) * sin(pi * y)
-        ux, uy = pi * cos(pi * x) * sin(2 * pi * y), 2 * pi * sin(pi * x) * cos(2 * pi * y)
-        return 5 * pi**2 * a(x, y) * u(x, y) - ax * ux - ay * uy
-
-    return u, a, f
+from conftest import darcy_manufactured as manufactured  # noqa: E402
 
 
 @pytest.mark.parametrize("mean", ["arithmetic", "harmonic"])

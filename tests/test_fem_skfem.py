@@ -23,17 +23,7 @@ from pdeforge.generators.fem.skfem_backend import (  # noqa: E402
 )
 
 
-def manufactured():
-    """u = sin(πx) sin(2πy), a = 1 + ½ sin(2πx) cos(πy), f = −∇·(a∇u) (no x ↔ y symmetry)."""
-    u = lambda x, y: sin(pi * x) * sin(2 * pi * y)
-    a = lambda x, y: 1 + 0.5 * sin(2 * pi * x) * cos(pi * y)
-
-    def f(x, y):
-        ax, ay = pi * cos(2 * pi * x) * cos(pi * y), -0.5 * pi * sin(2 * pi * x) * sin(pi * y)
-        ux, uy = pi * cos(pi * x) * sin(2 * pi * y), 2 * pi * sin(pi * x) * cos(2 * pi * y)
-        return 5 * pi**2 * a(x, y) * u(x, y) - ax * ux - ay * uy
-
-    return u, a, f
+from conftest import darcy_manufactured as manufactured  # noqa: E402
 
 
 def grid(n):

@@ -40,13 +40,7 @@ TINY_CONFIGS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models on a busy 2-core machine: one intra-op thread is much faster and stable
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(root, out, **kw) -> TrainConfig:

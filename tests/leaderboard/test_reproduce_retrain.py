@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from pdeforge import cli
 from pdeforge.baselines.train import TrainConfig, train
@@ -37,12 +36,7 @@ date = 2025-01-31
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(root, out, **kw) -> TrainConfig:
@@ -54,7 +48,7 @@ def _cfg(root, out, **kw) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_root, tmp_path_factory, _one_thread):
+def trained(tiny_root, tmp_path_factory, one_torch_thread):
     """One tiny FNO run (2 epochs, CPU): its config and predictions file."""
     tmp = tmp_path_factory.mktemp("retrain")
     cfg = _cfg(tiny_root, tmp / "run")
