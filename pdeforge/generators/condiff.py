@@ -145,10 +145,12 @@ def _parafields(n_cells: int, covariance: str, variance: float, corr_length: flo
 
 
 @functools.lru_cache(maxsize=4)
-def _poisson_lu(n: int):
+def _poisson_system(n: int):
+    """The k = 1 matrix of grid ``n`` and its LU factors (shared by every Poisson sample)."""
     import scipy.sparse.linalg as spla
 
-    return spla.splu(fv.condiff_matrix(np.ones((n + 1, n + 1))).tocsc())
+    A = fv.condiff_matrix(np.ones((n + 1, n + 1)))
+    return A, spla.splu(A.tocsc())
 
 
 @FAMILIES.register("condiff")
@@ -261,8 +263,8 @@ class ConDiff(Family):
     def _solve(self, card: Card, k: np.ndarray, f: np.ndarray, poisson: bool):
         if poisson:
             n = f.shape[0]
-            u = _poisson_lu(n).solve(f.reshape(-1)).reshape(n, n)
-            A = fv.condiff_matrix(k)
+            A, lu = _poisson_system(n)
+            u = lu.solve(f.reshape(-1)).reshape(n, n)
             r = np.linalg.norm(f.reshape(-1) - A @ u.reshape(-1)) / max(np.linalg.norm(f), 1e-300)
             return u, float(r)
         u, info = fv.solve_condiff(k, f, method=card.get("solver.method"), rtol=card.get("solver.rtol"))
