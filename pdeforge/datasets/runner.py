@@ -173,20 +173,20 @@ def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root
         pending = [p for p in pending if p[1] not in stream_splits]
 
     tasks = []
+    shard_of = {}  # (config, split, chunk start) -> (config spec, shard start, shard stop)
     for config, split, start, stop in pending:
         for a in range(start, stop, CHUNK):
             tasks.append((card.name, card.data, card.overrides, config.name, split, a, min(a + CHUNK, stop)))
+            shard_of[(config.name, split, a)] = (config, start, stop)
     if tasks:
-        kind = "dask" if scheduler else ("serial" if (workers or 1) <= 1 else "processes")
-        if workers is None and not scheduler:
-            workers = min(len(os.sched_getaffinity(0)), 8)
+        if scheduler:
+            kind = "dask"
+        else:
+            if workers is None:
+                workers = min(len(os.sched_getaffinity(0)), 8)
             kind = "serial" if workers <= 1 else "processes"
         runner = EXECUTORS.get(kind)
         parts: dict[tuple, dict[int, dict]] = defaultdict(dict)
-        shard_of = {}
-        for config, split, start, stop in pending:
-            for a in range(start, stop, CHUNK):
-                shard_of[(config.name, split, a)] = (config, start, stop)
         for task, (arrays, spent) in runner(_chunk, tasks, workers=workers or 1, scheduler=scheduler or ""):
             _, _, _, cname, split, a, b = task
             config, start, stop = shard_of[(cname, split, a)]
