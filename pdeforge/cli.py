@@ -158,7 +158,6 @@ def cmd_check(args) -> int:
 def cmd_plot(args) -> int:
     from pdeforge.datasets import store
     from pdeforge.datasets.plot import plot_samples
-    from pdeforge.datasets.runner import effective_card
     from pdeforge.datasets.store import open_split
 
     kv = _split_kv(args.options)
