@@ -3,8 +3,10 @@
 A ConDiff Poisson config at grid 64 with 200 train samples (2 shards of 100) is generated once in
 a temporary directory. The same 40 random batches of 32 indices are read by
 
-* **raw h5py**: ``k[row]``, ``f[row]``, ``u[row]`` straight from the open shard files (what the
-  loader must read at least; no batching, casting or mapping);
+* **raw h5py**: ``k[row]``, ``f[row]``, ``u[row]`` straight from the open shard files (the
+  reference of the target; no batching, casting or mapping);
+* **raw mapped bytes**: the same rows as zero-copy views of a memory map (what the loader's
+  direct path reads), each copied once into a float64 buffer like h5py does: the floor;
 * **TorchDataset**: ``__getitems__`` (the batched access the DataLoader uses) with
   ``normalize=False``: the same three reads, ``k`` mapped onto the ``u`` grid (4-point mean),
   float32 batch tensors;
@@ -33,7 +35,7 @@ import pytest
 from torch.utils.data import DataLoader
 
 from pdeforge.datasets import store
-from pdeforge.datasets.loader import TorchDataset, collate
+from pdeforge.datasets.loader import TorchDataset, collate, direct_rows
 from pdeforge.datasets.runner import generate_dataset
 
 BATCH, N_BATCHES, ROUNDS, XARRAY_SAMPLES = 32, 40, 15, 20
@@ -50,6 +52,8 @@ class Bench:
         self.starts = [s["start"] for s in shards]
         self.files = [h5py.File(self.cdir / s["file"], "r") for s in shards]
         self.dsets = [(fh["k"], fh["f"], fh["u"]) for fh in self.files]
+        self.mapped = [[direct_rows(d, np.memmap(fh.filename, dtype=np.uint8, mode="r"),
+                                    Path(fh.filename).stat().st_size) for d in ds] for fh, ds in zip(self.files, self.dsets)]
         self.ds = TorchDataset(self.cdir, normalize=False)
         self.ds_f = TorchDataset(self.cdir, normalize=False, inputs="f")  # no grid mapping
         rng = np.random.default_rng(0)
@@ -65,6 +69,17 @@ class Bench:
                 k, f, u = self.dsets[s]
                 r = i - self.starts[s]
                 out = (k[r], f[r], u[r])
+        return out
+
+    def raw_mapped(self):
+        k0, f0, u0 = self.mapped[0]
+        out = (np.empty_like(k0[0]), np.empty_like(f0[0]), np.empty_like(u0[0]))
+        for batch in self.batches:
+            for i in batch:
+                s = bisect.bisect_right(self.starts, i) - 1
+                r = i - self.starts[s]
+                for dst, rows in zip(out, self.mapped[s]):
+                    np.copyto(dst, rows[r])
         return out
 
     def raw_fu(self):
@@ -142,9 +157,9 @@ def test_xarray_per_sample(benchmark, bench):
 
 def test_loader_to_raw_ratio(benchmark, bench, capsys, request):
     benchmark.pedantic(bench.dataloader, rounds=3, iterations=1, warmup_rounds=1)
-    best = dict.fromkeys(("raw", "loader", "dataloader", "raw_fu", "loader_f"), np.inf)
-    fns = {"raw": bench.raw, "loader": bench.loader, "dataloader": bench.dataloader,
-           "raw_fu": bench.raw_fu, "loader_f": bench.loader_f}
+    best = dict.fromkeys(("raw", "raw_mapped", "loader", "dataloader", "raw_fu", "loader_f"), np.inf)
+    fns = {"raw": bench.raw, "raw_mapped": bench.raw_mapped, "loader": bench.loader,
+           "dataloader": bench.dataloader, "raw_fu": bench.raw_fu, "loader_f": bench.loader_f}
     for _ in range(ROUNDS):  # interleaved: background load hits every path alike
         for name, fn in fns.items():
             t0 = time.perf_counter()
@@ -162,6 +177,7 @@ def test_loader_to_raw_ratio(benchmark, bench, capsys, request):
         "| path | µs / sample | raw / path |",
         "|---|---:|---:|",
         f"| raw h5py rows (k, f, u) | {us['raw']:.1f} | 1.00 |",
+        f"| raw mapped bytes (k, f, u; copied) | {us['raw_mapped']:.1f} | {us['raw'] / us['raw_mapped']:.2f} |",
         f"| TorchDataset.__getitems__ (k mapped, float32 batch) | {us['loader']:.1f} | {RESULTS['ratio_loader']:.2f} |",
         f"| DataLoader(batch_sampler, make_loader collate) | {us['dataloader']:.1f} | {RESULTS['ratio_dataloader']:.2f} |",
         f"| raw h5py rows (f, u) | {us['raw_fu']:.1f} | 1.00 |",
@@ -177,6 +193,5 @@ def test_loader_to_raw_ratio(benchmark, bench, capsys, request):
     benchmark.extra_info.update(RESULTS)
     with capsys.disabled():
         print("\n" + text + f"loader/raw throughput ratio: {RESULTS['ratio_loader']:.2f} (target >= 0.8)")
-    # a guard against gross regressions, not the target: the mapping and float32 cast cost about
-    # as much as the reads themselves at grid 64 (see the report)
-    assert RESULTS["ratio_loader"] > 0.3
+    # the target (random batches through the loader at >= 0.8x raw h5py throughput)
+    assert RESULTS["ratio_loader"] >= 0.8

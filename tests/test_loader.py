@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import pickle
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 
 from pdeforge.datasets import store
 from pdeforge.datasets.loader import (
-    GridMap, TorchDataset, available_resolutions, coarse_indices, make_loader, to_grid,
+    GridMap, TorchDataset, _Rows, available_resolutions, coarse_indices, direct_rows, make_loader, to_grid,
 )
 from pdeforge.datasets.normalize import STATS_FILE, compute_stats, load_stats
 from pdeforge.datasets.runner import generate_dataset
@@ -459,3 +460,59 @@ def test_damaged_shard_is_refused_naming_the_file(tiny_copy, where):
     if where == "metadata":
         with pytest.raises(CorruptFileError, match=str(shard)):
             open_dataset("condiff", config="poisson_grid16", split="train", root=tiny_copy)
+
+
+# --- direct (memory-mapped) reads ----------------------------------------------------------------
+
+
+def test_direct_reads_equal_h5py_reads(tiny_root, tmp_path):
+    """The memory-mapped path and the h5py path give bit-identical batches (operator + rollout)."""
+    for cfg in ("cubic0.1_grid16", "poisson_grid16"):
+        fast = TorchDataset("condiff", config=cfg, root=tiny_root, normalize=False)
+        slow = TorchDataset("condiff", config=cfg, root=tiny_root, normalize=False, direct=False)
+        assert any(isinstance(d, _Rows) for d in fast._open(0))  # the format allows direct reads
+        assert not any(isinstance(d, _Rows) for d in slow._open(0))
+        picks = list(range(len(fast)))[::-1]
+        a, b = fast.__getitems__(picks), slow.__getitems__(picks)
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    cdir = write_series(tmp_path / "series" / "c1", {"train": [(0, 2), (2, 3)]})
+    fast = TorchDataset(cdir, mode="rollout", history=2, horizon=2, normalize=False)
+    slow = TorchDataset(cdir, mode="rollout", history=2, horizon=2, normalize=False, direct=False)
+    a, b = fast.__getitems__(range(len(fast))), slow.__getitems__(range(len(slow)))
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+
+
+def test_direct_rows_only_where_the_bytes_are_plain(tmp_path):
+    import h5py
+
+    data = np.arange(4 * 3 * 5, dtype=np.float64).reshape(4, 3, 5)
+    path = tmp_path / "layouts.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("contiguous", data=data)
+        fh.create_dataset("row_chunks", data=data, chunks=(1, 3, 5))
+        fh.create_dataset("gzip", data=data, chunks=(1, 3, 5), compression="gzip")
+        fh.create_dataset("two_row_chunks", data=data, chunks=(2, 3, 5))
+        fh.create_dataset("big_endian", data=data.astype(">f8"), chunks=(1, 3, 5))
+        fh.create_dataset("unwritten", shape=(4, 3, 5), dtype="f8", chunks=(1, 3, 5))
+    size = path.stat().st_size
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    with h5py.File(path, "r") as fh:
+        for name in ("contiguous", "row_chunks"):
+            rows = direct_rows(fh[name], mm, size)
+            assert rows is not None, name
+            for r in range(4):
+                np.testing.assert_array_equal(rows[r], data[r])
+            np.testing.assert_array_equal(rows[2, 1:], data[2, 1:])
+        for name in ("gzip", "two_row_chunks", "big_endian", "unwritten"):
+            assert direct_rows(fh[name], mm, size) is None, name
+        with pytest.raises(OSError, match="past the end"):
+            direct_rows(fh["row_chunks"], mm, 1000)  # as if the file ended after 1000 bytes
+
+
+def test_in_place_truncation_of_a_mapped_shard_is_refused(tiny_copy):
+    ds = TorchDataset("condiff", config="poisson_grid16", root=tiny_copy, normalize=False)
+    ds[0]  # maps shard 0
+    path = ds.files[0]
+    os.truncate(path, path.stat().st_size // 2)
+    with pytest.raises(CorruptFileError, match=f"{path}: shrank"):
+        ds[1]

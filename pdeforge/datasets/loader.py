@@ -9,9 +9,15 @@ format (:mod:`pdeforge.datasets.schema`), the manifest and the stats file.
 Reading
 -------
 Shards are found through the manifest (the records :func:`pdeforge.datasets.store.split_files`
-reads, with their sample ranges and sizes) and read with **h5py directly**, one row (= one HDF5
-chunk, by the format) per variable and sample; xarray is not on this path (a sample through
-``open_split`` costs hundreds of times more: ``benchmarks/test_loader_speed.py``). Each process opens
+reads, with their sample ranges and sizes) and read one row (= one HDF5 chunk, by the format)
+per variable and sample. Rows whose bytes HDF5 stores as they are (the pdeforge format: no
+compression, one-row chunks) are read as zero-copy views of a read-only memory map of the shard
+at the chunk offsets HDF5 reports (:func:`direct_rows`); anything else goes through h5py.
+``direct=False`` forces h5py everywhere (the same values, tested). At grid 64 an h5py call costs
+~5 µs per row, the mapped read plus the float32 cast ~1 µs. xarray is not on this path (a sample
+through ``open_split`` costs hundreds of times more: ``benchmarks/test_loader_speed.py``). A
+mapped shard that shrinks in place while open is refused before any read (a read past the end of
+a map would crash the process); the store itself never rewrites a file in place. Each process opens
 its own handles lazily on first use, keyed by ``os.getpid()``, so DataLoader workers (fork or
 spawn) never share or pickle an open HDF5 handle; ``__getstate__`` drops them. A global index
 maps to ``(shard, row)`` through the manifest's sample ranges. Only ``in_memory=True`` reads a
@@ -78,6 +84,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,6 +192,20 @@ class GridMap:
         self._interp = any(m.kind in ("pair", "general") for m in self.axes)
         #: product of the equal weights of the "pair" axes, applied once per call
         self._scale = float(np.prod([0.5 for a in self.axes if a.kind == "pair" and a.c == 0.5]))
+        # every mapped axis a staggered "pair" with weights ½ (ConDiff's k): the whole map is a
+        # chain of contiguous 1-D adds on the flattened array (see _midpoints)
+        halves = [m.kind == "pair" and m.c == 0.5 for m in self.axes if m.kind != "identity"]
+        self._midpoint = bool(halves) and all(halves)
+        if self._midpoint:
+            strides = [int(np.prod(self.src_shape[a + 1:])) for a in range(self._nax)]
+            self._mid_strides = [strides[a] for a in reversed(range(self._nax)) if self.axes[a].kind == "pair"]
+            self._mid_slices = (Ellipsis,) + tuple(m.s0 if m.kind == "pair" else slice(None) for m in self.axes)
+        self._scratch: dict[tuple, list[np.ndarray]] = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_scratch"] = {}
+        return state
 
     def _program(self, lead: int) -> list[tuple]:
         """The steps for inputs with ``lead`` leading axes, index tuples prebuilt (cached)."""
@@ -203,6 +224,29 @@ class GridMap:
             self._programs[lead] = prog
         return prog
 
+    def _midpoints(self, v: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """Midpoint averages along every mapped axis of a C-contiguous ``v``.
+
+        Along an axis with element stride ``st`` the pair sums are ``w[p] = v[p] + v[p + st]`` on
+        the flattened array (one contiguous add; sums that cross the end of that axis are
+        garbage and are sliced away at the end), last axis first; then one strided pass
+        multiplies by the product of the weights (a power of two, so exact) and casts into
+        ``out``. For ConDiff's k: ¼((k[i,j] + k[i,j+1]) + (k[i+1,j] + k[i+1,j+1])).
+        """
+        flat = v.reshape(-1)
+        key = (threading.get_ident(), flat.size, flat.dtype.str)
+        bufs = self._scratch.get(key)
+        if bufs is None:  # per thread and size; tails the adds never write stay 0
+            bufs = self._scratch[key] = [np.zeros_like(flat) for _ in self._mid_strides]
+        for st, buf in zip(self._mid_strides, bufs):
+            np.add(flat[:-st], flat[st:], out=buf[:-st])
+            flat = buf
+        view = flat.reshape(v.shape)[self._mid_slices]
+        if out is None:
+            return view * self._scale
+        np.multiply(view, self._scale, out=out, casting="unsafe")
+        return out
+
     def __call__(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         v = values if isinstance(values, np.ndarray) else np.asarray(values)
         lead = v.ndim - self._nax
@@ -210,6 +254,8 @@ class GridMap:
             raise InvalidValueError(f"grid mapping expects trailing shape {self.src_shape}, got {v.shape}")
         if self._interp and v.dtype.kind != "f":
             v = v.astype(np.float64)
+        if self._midpoint and v.flags.c_contiguous and v.size:
+            return self._midpoints(v, out)
         fresh = False  # does this call own v (a C-contiguous temporary)?
         scale = self._scale
         for kind, m, pos, last, i0, i1 in self._program(lead):
@@ -384,6 +430,58 @@ def collate(batch):
     return default_collate(batch)
 
 
+class _Rows(list):
+    """Per-row arrays of one variable, indexed like the h5py dataset they stand in for:
+    ``rows[r]`` and ``rows[r, sl, …]``."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        if type(key) is tuple:
+            return list.__getitem__(self, key[0])[key[1:]]
+        return list.__getitem__(self, key)
+
+
+def direct_rows(ds, buffer, file_size: int) -> _Rows | None:
+    """Zero-copy row views of the HDF5 dataset ``ds`` in ``buffer`` (a memory map of its file),
+    or ``None`` when its rows are not stored as plain bytes.
+
+    Possible when no filter touches the data (no compression, no checksum), the dtype is numeric
+    and native-endian, and the layout is contiguous or chunked with chunks of exactly one row,
+    all allocated. Row ``r`` is then the ``ds.shape[1:]`` array at its chunk's byte offset
+    (``get_chunk_info``), or at ``offset + r · row bytes`` for contiguous layout: the bytes
+    ``ds[r]`` would return, without a library call per row. Every extent is checked against
+    ``file_size``, so a truncated file raises ``OSError`` instead of being read past its end.
+    """
+    import h5py
+
+    n, row_shape, dtype = ds.shape[0], ds.shape[1:], ds.dtype
+    if not n or not dtype.isnative or dtype.kind not in "biuf":
+        return None
+    plist = ds.id.get_create_plist()
+    if plist.get_nfilters():
+        return None
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+    layout = plist.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        base = ds.id.get_offset()
+        if base is None:  # never written
+            return None
+        offsets = [base + r * row_bytes for r in range(n)]
+    elif layout == h5py.h5d.CHUNKED and ds.chunks == (1, *row_shape) and ds.id.get_num_chunks() == n:
+        offsets = [0] * n
+        for c in range(n):
+            info = ds.id.get_chunk_info(c)
+            if info.filter_mask or info.size != row_bytes or info.byte_offset is None:
+                return None
+            offsets[info.chunk_offset[0]] = info.byte_offset
+    else:
+        return None
+    if max(offsets) + row_bytes > file_size:
+        raise OSError(f"variable {ds.name!r} extends past the end of the file ({file_size} bytes)")
+    return _Rows(np.ndarray(row_shape, dtype=dtype, buffer=buffer, offset=int(o)) for o in offsets)
+
+
 class TorchDataset(Dataset):
     """One split of a generated config as ``(x, y)`` float32 tensors; see the module docstring.
 
@@ -395,11 +493,16 @@ class TorchDataset(Dataset):
     ``verify=True`` (default) compares every shard's sha256 with the manifest when the dataset is
     opened (about 1 s per GiB), so a silently altered file is refused with the file named instead
     of feeding wrong numbers to training.
+
+    ``direct=True`` (default) reads rows that HDF5 stores as plain bytes (the pdeforge format:
+    uncompressed one-row chunks) through a read-only memory map of the shard instead of an
+    h5py call per row (:func:`direct_rows`: the same bytes, without h5py's per-call overhead);
+    other variables, and everything with ``direct=False``, go through h5py.
     """
 
     def __init__(self, name_or_path, config=None, split="train", root=None, mode="operator",
                  inputs=None, targets=None, normalize=True, resolution=None, in_memory=False,
-                 history=1, horizon=1, verify=True):
+                 history=1, horizon=1, verify=True, direct=True):
         import h5py
 
         super().__init__()
@@ -408,7 +511,7 @@ class TorchDataset(Dataset):
         for label, v in (("history", history), ("horizon", horizon)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise InvalidValueError(f"{label} must be an integer >= 1, got {v!r}")
-        self.mode, self.split = mode, split
+        self.mode, self.split, self.direct = mode, split, bool(direct)
         self.history, self.horizon = int(history), int(horizon)
         self.config_dir, entries = _resolve(name_or_path, config, split, root)
         digests = _manifest_digests(self.config_dir, split) if verify else {}
@@ -642,20 +745,42 @@ class TorchDataset(Dataset):
     def _open(self, k: int) -> list:
         import h5py
 
+        path = self.files[k]
         try:
-            fh = h5py.File(self.files[k], "r")
+            fh = h5py.File(path, "r")
             d = [fh[v] for v in self._vars]
+            fd = size = None
+            if self.direct:
+                # the store replaces files by rename, never in place, so a mapped inode keeps its
+                # bytes even if the shard is regenerated meanwhile; an in-place truncation is
+                # caught by the size check in _fill (reading past the end of a map would crash)
+                fd = os.open(path, os.O_RDONLY)
+                size = os.fstat(fd).st_size
+                mm = np.memmap(path, dtype=np.uint8, mode="r")
+                d = [direct_rows(ds, mm, size) or ds for ds in d]
+                if all(not isinstance(x, _Rows) for x in d):
+                    os.close(fd)
+                    fd = None
         except _H5_ERRORS as exc:
-            raise CorruptFileError(self.files[k], f"cannot be opened (truncated or corrupt?): {exc}") from None
-        self._handles[k], self._dsets[k] = fh, d
+            raise CorruptFileError(path, f"cannot be opened (truncated or corrupt?): {exc}") from None
+        self._handles[k], self._dsets[k] = (fh, fd, size), d
         return d
+
+    def _check_mapped(self, k: int) -> None:
+        """Refuse to read a memory-mapped shard that shrank since it was mapped."""
+        fh, fd, size = self._handles[k]
+        if fd is not None and os.fstat(fd).st_size < size:
+            raise CorruptFileError(self.files[k], f"shrank to {os.fstat(fd).st_size} bytes while open "
+                                                  f"(was {size}; truncated in place?)")
 
     def close(self) -> None:
         """Close this process's open shard handles (reopened on the next read)."""
         if self._pid == os.getpid():
-            for fh in self._handles.values():
+            for fh, fd, _ in self._handles.values():
                 try:
                     fh.close()
+                    if fd is not None:
+                        os.close(fd)
                 except Exception:  # noqa: BLE001 - closing is best effort
                     pass
         self._handles, self._dsets = {}, {}
@@ -693,6 +818,7 @@ class TorchDataset(Dataset):
         mem = self._mem
         handles = self._own_handles() if mem is None else None
         k = -1
+        checked: set[int] = set()
         try:
             for b, i in enumerate(indices):
                 s, w = divmod(i, nw)
@@ -702,6 +828,9 @@ class TorchDataset(Dataset):
                     src = mem[k]
                 else:
                     src = handles.get(k) or self._open(k)
+                    if k not in checked:  # once per shard and batch
+                        self._check_mapped(k)
+                        checked.add(k)
                 for vi, gm, dst, ch in plan:  # one row per variable
                     if gm is None:  # same grid, or a scalar broadcast: assignment casts to float32
                         dst[b, ch] = src[vi][row]
