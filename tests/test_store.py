@@ -163,3 +163,20 @@ def test_checker_flags_format_violations(tmp_path):
     assert "missing global attributes" in problems
     assert "the first must be 'sample'" in problems
     assert "not strictly increasing" in problems
+
+
+def test_verify_catches_a_changed_value_even_with_a_matching_file_checksum(tiny_copy):
+    """The per-variable content hashes are checked too (from the values the checker reads)."""
+    import h5py
+
+
+    cdir = tiny_copy / "condiff" / "poisson_grid16"
+    manifest = store.read_manifest(cdir)
+    rec = manifest["splits"]["train"]["shards"][0]
+    path = cdir / rec["file"]
+    with h5py.File(path, "r+") as fh:
+        fh["u"][0, 3, 3] += 1.0
+    rec["sha256"], rec["bytes"] = store.file_sha256(path), path.stat().st_size  # hide it from the file checks
+    store.write_json_atomic(cdir / store.MANIFEST, manifest)
+    problems = verify(cdir, log=lambda *a: None)
+    assert problems == [f"{path}: content hash of 'u' differs from the manifest"]

@@ -47,8 +47,11 @@ def _attr(obj, name):
     return value
 
 
-def check_shard(path: str | Path) -> list[str]:
-    """Validate one shard file against the format above; returns the problems found."""
+def check_shard(path: str | Path, visit=None) -> list[str]:
+    """Validate one shard file against the format above; returns the problems found.
+
+    ``visit(name, values)``, if given, receives every data variable the check reads (each is
+    read once), e.g. to hash it without reading the file a second time."""
     path = Path(path)
     if not path.is_file():
         return [f"{path}: no such file"]
@@ -58,14 +61,14 @@ def check_shard(path: str | Path) -> list[str]:
         return [f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}"]
     try:
         with fh:
-            problems = _check_open(fh)
+            problems = _check_open(fh, visit)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         # h5py raises RuntimeError/OSError on damaged metadata (e.g. checksum mismatches)
         problems = [f"corrupt HDF5 structure (truncated or altered file?): {exc}"]
     return [f"{path}: {p}" for p in problems]
 
 
-def _check_open(fh: h5py.File) -> list[str]:
+def _check_open(fh: h5py.File, visit=None) -> list[str]:
     problems: list[str] = []
     missing = [a for a in REQUIRED_ATTRS if a not in fh.attrs]
     if missing:
@@ -129,6 +132,8 @@ def _check_open(fh: h5py.File) -> list[str]:
             continue
         if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             problems.append(f"variable {name!r} contains NaN or inf")
+        if visit is not None:
+            visit(name, values)
     return problems
 
 
