@@ -179,6 +179,7 @@ FAMILIES: Registry[type[Family]] = Registry("dataset family")
 FAMILY_MODULES = {
     "condiff": "pdeforge.generators.condiff",
     "darcy": "pdeforge.generators.darcy",
+    "darcy_pdebench": "pdeforge.generators.darcy_pdebench",
     "diffusion": "pdeforge.generators.diffusion",
     "ns2d": "pdeforge.generators.navier_stokes",
 }
