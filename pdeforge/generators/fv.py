@@ -348,21 +348,34 @@ def _solve_ldl(A: sp.spmatrix, b: np.ndarray, rtol: float) -> tuple[np.ndarray, 
 def _solve_amg(A: sp.spmatrix, b: np.ndarray, rtol: float) -> tuple[np.ndarray, int]:
     """Conjugate gradients preconditioned by one smoothed-aggregation AMG V-cycle.
 
-    Stops when ``||b - A x|| / ||b|| <= rtol``.
+    Stops when ``||b - A x|| / ||b|| <= rtol``. pyamg draws random vectors from numpy's global
+    generator while it builds the hierarchy (spectral-radius estimates), which made two solves
+    of the same system differ at round-off (~1e-12), so a regenerated sample would not be
+    bit-identical. The build and solve therefore run with the global generator seeded with
+    :data:`AMG_SEED`, and the caller's global state is restored afterwards.
     """
     import pyamg  # imported lazily: only needed for large grids
 
     A = A.tocsr()
-    ml = pyamg.smoothed_aggregation_solver(A, symmetry="hermitian")
-    residuals: list[float] = []
-    x = ml.solve(
-        b,
-        tol=rtol,
-        accel="cg",
-        maxiter=1000,
-        residuals=residuals,
-    )
+    saved = np.random.get_state()
+    np.random.seed(AMG_SEED)
+    try:
+        ml = pyamg.smoothed_aggregation_solver(A, symmetry="hermitian")
+        residuals: list[float] = []
+        x = ml.solve(
+            b,
+            tol=rtol,
+            accel="cg",
+            maxiter=1000,
+            residuals=residuals,
+        )
+    finally:
+        np.random.set_state(saved)
     return np.asarray(x, dtype=float), max(len(residuals) - 1, 0)
+
+
+#: seed of numpy's global generator while pyamg runs (see :func:`_solve_amg`)
+AMG_SEED = 0
 
 
 #: Concrete solvers, by name: ``f(A, b, rtol) -> (x, iterations)``.
