@@ -28,6 +28,15 @@ section 5.2, reproduced from the paper and the published MATLAB generator
   1.4e-2, 6.9e-3, 2.9e-3 (harmonic): both about first order, to the same limit
   (``tests/test_fem_skfem.py::test_fd_face_means_converge_to_the_fem_limit``). For smooth a
   both are second order (``tests/test_darcy.py``).
+* **Backend** (card ``solver.backend``, default ``"fd"`` = the scheme above). The solve goes
+  through the named elliptic backend of :mod:`pdeforge.generators.elliptic_backends`, in batches
+  of :data:`SOLVE_BATCH` samples: ``fd`` (this 5-point scheme), ``skfem_p1`` (P1 finite elements
+  on the same nodes, coefficient = P1 interpolant of the node values of a, by scikit-fem) or
+  ``dolfinx_p1`` (the same P1 problem by DOLFINx in ``.venv-dolfinx``; round-off agreement with
+  ``skfem_p1``). Every backend sees the same a = ψ(g) at the nodes and returns u at the nodes.
+  ``face_mean`` belongs to ``fd``; the other backends refuse a non-default value. A non-default
+  backend enters the content key and the config names (``fno_s85_skfem_p1``); ``fd`` leaves both
+  as they were before backends existed, so existing datasets keep their keys.
 * **Stored resolutions** (card ``grid.store``, ``grid.subsample = "stride"``): the FNO protocol
   takes every r-th node of the solve grid, r = (S−1)/(s−1): 421 → 85, 141, 211 (r = 5, 3, 2).
   Sample i of every stored resolution comes from the same solve (seeds do not depend on the
@@ -45,7 +54,7 @@ Stored variables (``u[s, i, j] = u(x[i], y[j])``; x = array axis 0):
 =============  ==========  ===========================================================
 ``a``          (x, y)      coefficient ψ(g) on the stored nodes (input)
 ``u``          (x, y)      solution on the stored nodes incl. the boundary (target)
-``residual``   ()          ‖f − A u‖₂/‖f‖₂ of the linear solve on the solve grid (diagnostic)
+``residual``   ()          ‖b − A u‖₂/‖b‖₂ of the backend's linear system on the solve grid (diagnostic)
 =============  ==========  ===========================================================
 """
 
@@ -62,7 +71,7 @@ import scipy.sparse as sp
 from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, parse_list
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
-from pdeforge.generators import fv
+from pdeforge.generators import elliptic_backends, fv
 from pdeforge.generators.base import (
     FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
 )
@@ -75,6 +84,10 @@ SUBSAMPLE = ("stride",)
 #: the FNO solve grid; config names carry the solve grid only when it differs from this
 FNO_SOLVE = 421
 MAX_SOLVE = 4097
+#: card [solver] settings that only some backends take, and the value the others imply
+BACKEND_SPECIFIC = {"face_mean": "arithmetic"}
+#: samples handed to the elliptic backend per call (bounds memory; amortises the dolfinx subprocess)
+SOLVE_BATCH = 32
 
 
 # --- discretisation -------------------------------------------------------------------------
@@ -162,8 +175,32 @@ def stored_sizes(solve: int) -> list[int]:
 
 
 def config_name(params: dict[str, Any]) -> str:
+    """``fno_s<store>``, then ``_solve<S>`` when S is not FNO's 421, then ``_<backend>`` for a
+    backend other than ``fd`` (``params`` has a ``backend`` entry only then)."""
     name = f"fno_s{params['store']}"
-    return name if params["solve"] == FNO_SOLVE else f"{name}_solve{params['solve']}"
+    if params["solve"] != FNO_SOLVE:
+        name = f"{name}_solve{params['solve']}"
+    return f"{name}_{params['backend']}" if "backend" in params else name
+
+
+def backend_and_options(card: Card) -> tuple[elliptic_backends.Backend, dict[str, Any]]:
+    """The card's elliptic backend (``solver.backend``, default fd) and the ``[solver]`` settings
+    it takes (of face_mean, method, rtol); unknown backends raise, listing the known ones."""
+    solver = card.get("solver")
+    backend = elliptic_backends.get(solver.get("backend", elliptic_backends.DEFAULT))
+    return backend, {k: solver[k] for k in backend.options if k in solver}
+
+
+def _check_backend(card: Card) -> None:
+    """Known backend, installed, and no backend-specific setting it would silently ignore."""
+    backend, _ = backend_and_options(card)
+    for key, neutral in BACKEND_SPECIFIC.items():
+        value = card.get(f"solver.{key}", neutral)
+        if key not in backend.options and value != neutral:
+            raise InvalidValueError(
+                f"solver.{key} = {value!r} applies only to the {', '.join(elliptic_backends.taking(key))} "
+                f"backend; backend {backend.name!r} does not use it (leave it at {neutral!r})")
+    backend.check()
 
 
 def _store(card: Card, text: str) -> dict[str, Any]:
@@ -178,7 +215,10 @@ OVERRIDES = {
                       "e.g. 85,141,211", _store),
     "solver": Override("linear solver: auto, ldl, direct or amg",
                        lambda c, t: {"solver.method": parse_choice("solver", t, sorted(fv.SOLVERS) + ["auto"])}),
-    "face_mean": Override("face coefficient: arithmetic (FNO) or harmonic",
+    "backend": Override(f"elliptic solver backend: {', '.join(elliptic_backends.names())} "
+                        "(fd = FNO's 5-point scheme, the default)",
+                        lambda c, t: {"solver.backend": str(t)}),
+    "face_mean": Override("face coefficient of the fd backend: arithmetic (FNO) or harmonic",
                           lambda c, t: {"solver.face_mean": parse_choice("face_mean", t, list(FACE_MEANS))}),
     "a_pos": Override("coefficient where g >= 0 (FNO: 12)",
                       lambda c, t: {"coefficient.positive": parse_float("a_pos", t, 1e-12, 1e12)}),
@@ -211,6 +251,7 @@ class Darcy(Family):
             raise InvalidValueError(f"grid.subsample must be one of {', '.join(SUBSAMPLE)}")
         if card.get("solver.face_mean") not in FACE_MEANS:
             raise UnknownNameError("face mean", card.get("solver.face_mean"), FACE_MEANS)
+        _check_backend(card)
         for key in ("coefficient.positive", "coefficient.negative"):
             if not float(card.get(key)) > 0:
                 raise InvalidValueError(f"{key} must be > 0 (the equation must stay elliptic)")
@@ -221,13 +262,19 @@ class Darcy(Family):
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         solve = int(card.get("grid.solve"))
+        backend = card.get("solver.backend", elliptic_backends.DEFAULT)
+        # the default backend adds nothing: configs (and content keys) of fd cards stay as they were
+        extra = {} if backend == elliptic_backends.DEFAULT else {"backend": backend}
         out = []
         for s in dict.fromkeys(int(v) for v in card.get("grid.store")):
-            p = {"solve": solve, "store": s, "stride": stride(solve, s)}
+            p = {"solve": solve, "store": s, "stride": stride(solve, s), **extra}
             out.append(ConfigSpec(config_name(p), p))
         return out
 
     def content_key(self, card: Card, config: ConfigSpec) -> str:
+        solver = dict(card.get("solver"))
+        if solver.get("backend") == elliptic_backends.DEFAULT:
+            del solver["backend"]  # fd: the key of datasets generated before backends existed
         blob = {
             "generator_version": GENERATOR_VERSION,
             "params": config.params,
@@ -236,7 +283,7 @@ class Darcy(Family):
             "field": card.get("field"),
             "coefficient": card.get("coefficient"),
             "forcing": card.get("forcing"),
-            "solver": card.get("solver"),
+            "solver": solver,
         }
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
@@ -261,6 +308,7 @@ class Darcy(Family):
     def attrs(self, card: Card, config: ConfigSpec) -> dict[str, Any]:
         p = config.params
         solver = card.get("solver")
+        backend, options = backend_and_options(card)
         return {
             "grid_solve": p["solve"],
             "grid_store": p["store"],
@@ -273,9 +321,9 @@ class Darcy(Family):
             "a_positive": float(card.get("coefficient.positive")),
             "a_negative": float(card.get("coefficient.negative")),
             "forcing": float(card.get("forcing.value")),
-            "solver": (f"5-point finite differences on the {p['solve']}x{p['solve']} node grid, "
-                       f"{solver['face_mean']} mean of the node coefficients on faces; "
-                       f"linear solver {solver['method']}"),
+            "solver": backend.describe(p["solve"], **options),
+            "solver_backend": backend.name,
+            "solver_library": backend.library(),
             "solver_rtol": solver["rtol"],
             "orientation": "arrays indexed [sample, x, y]: u[s, i, j] = u(x[i], y[j])",
             "inputs": " ".join(card.get("task.inputs")),
@@ -290,25 +338,37 @@ class Darcy(Family):
         """Seeds depend on the solve grid only: every stored resolution sees the same samples."""
         return f"darcy_solve{params['solve']}"
 
-    def sample_full(self, card: Card, params: dict[str, Any], split: str, index: int):
-        """(g, a, u, info) of one sample on the solve grid."""
+    def coefficient(self, card: Card, params: dict[str, Any], split: str, index: int):
+        """(g, a = ψ(g)) of one sample on the solve grid, from its own seed."""
         S = params["solve"]
         ss = sample_seedseq(int(card.get("seeding.master_seed")), self.seed_key(params), split, index)
         grf = _grf(S, float(card.get("field.alpha")), float(card.get("field.tau")))
         g = grf.sample(np.random.Generator(np.random.PCG64(ss)))
-        a = psi(g, card.get("coefficient.positive"), card.get("coefficient.negative"))
-        u, info = solve_darcy(a, float(card.get("forcing.value")), mean=card.get("solver.face_mean"),
-                              method=card.get("solver.method"), rtol=float(card.get("solver.rtol")))
+        return g, psi(g, card.get("coefficient.positive"), card.get("coefficient.negative"))
+
+    def sample_full(self, card: Card, params: dict[str, Any], split: str, index: int):
+        """(g, a, u, info) of one sample on the solve grid; info: the backend's
+        :class:`~pdeforge.generators.elliptic_backends.BackendInfo`."""
+        g, a = self.coefficient(card, params, split, index)
+        backend, options = backend_and_options(card)
+        u, info = elliptic_backends.solve(backend.name, a, float(card.get("forcing.value")), **options)
         return g, a, u, info
 
     def generate(self, card: Card, config: ConfigSpec, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples start..stop−1: coefficients drawn per sample, solved by the card's backend in
+        batches of :data:`SOLVE_BATCH`, stored at every ``stride``-th node."""
         p = config.params
         r, s = p["stride"], p["store"]
         m = stop - start
         out = {"a": np.empty((m, s, s)), "u": np.empty((m, s, s)), "residual": np.empty(m)}
-        for row, index in enumerate(range(start, stop)):
-            _, a, u, info = self.sample_full(card, p, split, index)
-            out["a"][row] = a[::r, ::r]
-            out["u"][row] = u[::r, ::r]
-            out["residual"][row] = info.residual
+        backend, options = backend_and_options(card)
+        f = float(card.get("forcing.value"))
+        for lo in range(start, stop, SOLVE_BATCH):
+            hi = min(lo + SOLVE_BATCH, stop)
+            a = np.stack([self.coefficient(card, p, split, i)[1] for i in range(lo, hi)])
+            u, infos = elliptic_backends.solve_batch(backend.name, a, f, **options)
+            rows = slice(lo - start, hi - start)
+            out["a"][rows] = a[:, ::r, ::r]
+            out["u"][rows] = u[:, ::r, ::r]
+            out["residual"][rows] = [info.residual for info in infos]
         return out

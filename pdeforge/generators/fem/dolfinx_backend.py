@@ -28,13 +28,24 @@ to scikit-fem's:
 * (n, n) node values, ``"element"``: the mean of the three vertex values (DG0).
 
 ``f``: a number (``fem.Constant``) or (n, n) node values (P1 interpolant). The linear system is
-solved with PETSc (LU by MUMPS by default; ``petsc_options`` overrides).
+solved with PETSc (LU by MUMPS by default; ``petsc_options`` overrides; :func:`petsc_options`
+maps the main package's solver names ``auto``/``direct``/``ldl``/``amg`` to PETSc settings).
+
+Batches (:func:`solve_p1_batch`): many node coefficients on one mesh. Mesh, space, boundary
+condition, compiled forms and KSP are built once; each sample refills the coefficient Function in
+place, reassembles and re-solves. This is what the main package's ``dolfinx_p1`` elliptic backend
+(:mod:`pdeforge.generators.elliptic_backends`) runs, one subprocess per batch.
 
 Command line (writes ``u`` and metadata to an .npz on rank 0)::
 
     python pdeforge/generators/fem/dolfinx_backend.py --n 33 --case smooth|jump --out result.npz
         [--coefficient quadrature|element|nodal] [--intorder Q | --rule rule.npz]
+    python pdeforge/generators/fem/dolfinx_backend.py --batch in.npz --out out.npz
+        [--coefficient nodal|element] [--method auto|direct|ldl|amg] [--rtol R]
 
+``in.npz`` holds ``a`` (B, n, n) and ``f`` (a 0-d array, (n, n) or (B, n, n)); ``out.npz`` gets
+``u`` (B, n, n) and per-sample ``residual``, ``ksp_reason``, ``ksp_iterations``,
+``solve_seconds``, plus ``setup_seconds`` (mesh, forms, JIT) and ``dolfinx_version``
 (prefix ``mpirun -n 2`` for MPI). Run it by file path: ``python -m pdeforge.generators.fem.
 dolfinx_backend`` works the same but first imports the parent package ``pdeforge.generators``,
 whose families need the main environment's dependencies.
@@ -52,10 +63,10 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["unit_square_mesh", "grid_index", "reference_rule", "solve_p1", "CASES", "main"]
+__all__ = ["unit_square_mesh", "grid_index", "reference_rule", "NodeCoefficient", "petsc_options",
+           "solve_p1", "solve_p1_batch", "CASES", "main"]
 
 COEFFICIENT_MODES = ("quadrature", "nodal", "element")
-DEFAULT_PETSC = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
 
 # --- test cases (duplicated from the main package so that this module needs no scipy) --------
@@ -151,13 +162,45 @@ def _dg0(msh, values: np.ndarray):
     return fn
 
 
-def _p1_from_nodes(V, values: np.ndarray, n: int):
-    from dolfinx import fem
+class NodeCoefficient:
+    """A field given by (n, n) node values, held in a dolfinx Function that :meth:`set` refills in
+    place — forms compiled with it can be reassembled for the next sample without recompiling.
 
-    fn = fem.Function(V)
-    i, j = grid_index(V.tabulate_dof_coordinates(), n)
-    fn.x.array[:] = values[i, j]
-    return fn
+    * ``"nodal"``: the P1 interpolant (a Function on the P1 space ``V``): dof k gets the value at
+      its grid node;
+    * ``"element"``: per triangle, the mean of its three vertex values (a DG0 Function).
+
+    Both are "entity k gets the mean of the node values at ``vertices[k]``" (one vertex per P1
+    dof, three per triangle), so :meth:`set` has one code path. Local entities include ghosts.
+    """
+
+    MODES = ("nodal", "element")
+
+    def __init__(self, msh, V, n: int, mode: str = "nodal"):
+        from dolfinx import fem
+
+        if mode not in self.MODES:
+            raise ValueError(f"node values: mode {mode!r} is not available; use {' or '.join(self.MODES)}")
+        self.n = n
+        if mode == "nodal":
+            self.function = fem.Function(V)
+            i, j = grid_index(V.tabulate_dof_coordinates(), n)
+            self._vertices = np.stack([i, j], axis=-1)[:, None, :]  # (dofs, 1, 2)
+            self._dofs = np.arange(len(i))
+        else:
+            W = fem.FunctionSpace(msh, ("DG", 0))
+            self.function = fem.Function(W)
+            self._vertices, _ = _cell_vertices(msh, n)  # (cells, 3, 2)
+            self._dofs = W.dofmap.list.array.reshape(-1)
+
+    def set(self, values) -> float:
+        """Write the (n, n) node values; returns their minimum (all ranks hold the whole array)."""
+        arr = np.asarray(values, dtype=float)
+        if arr.shape != (self.n, self.n):
+            raise ValueError(f"expected ({self.n}, {self.n}) node values, got shape {arr.shape}")
+        v = self._vertices
+        self.function.x.array[self._dofs] = arr[v[..., 0], v[..., 1]].mean(axis=1)
+        return float(arr.min())
 
 
 def _coefficient(a, msh, V, n: int, mode: str | None, rule, intorder: int):
@@ -186,15 +229,106 @@ def _coefficient(a, msh, V, n: int, mode: str | None, rule, intorder: int):
     if arr.shape != (n, n):
         raise ValueError(f"a: expected a number, a callable or an ({n}, {n}) array, got shape {arr.shape}")
     mode = mode or "nodal"
-    if mode == "nodal":
-        return _p1_from_nodes(V, arr, n), arr.min()
-    if mode == "element":
-        ij, _ = _cell_vertices(msh, n)
-        return _dg0(msh, arr[ij[..., 0], ij[..., 1]].mean(axis=1)), arr.min()
-    raise ValueError(f"a: mode {mode!r} is not available for node values; use nodal or element")
+    if mode not in NodeCoefficient.MODES:
+        raise ValueError(f"a: mode {mode!r} is not available for node values; use nodal or element")
+    coef = NodeCoefficient(msh, V, n, mode)
+    return coef.function, coef.set(arr)
+
+
+def _check_positive(a_min: float, comm, what: str = "a") -> None:
+    from mpi4py import MPI
+
+    if not comm.allreduce(bool(np.isfinite(a_min) and a_min > 0), op=MPI.LAND):
+        raise ValueError(f"{what} must be finite and strictly positive")
 
 
 # --- solve ------------------------------------------------------------------------------------
+
+#: PETSc settings for the main package's linear-solver names (``fv.SOLVERS``); ``auto`` = direct.
+PETSC_METHODS = {
+    "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
+    "ldl": {"ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"},
+    "amg": {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg",
+            "ksp_norm_type": "unpreconditioned"},
+}
+METHODS = ("auto", *PETSC_METHODS)
+DEFAULT_PETSC = PETSC_METHODS["direct"]
+
+
+def petsc_options(method: str = "auto", rtol: float = 1e-10) -> dict:
+    """PETSc options for a linear-solver name: ``auto``/``direct`` → LU, ``ldl`` → Cholesky
+    (LDLᵀ), both by MUMPS; ``amg`` → CG preconditioned by hypre BoomerAMG, stopped at
+    ‖b − A x‖₂ ≤ ``rtol`` ‖b‖₂ (unpreconditioned norm, as the main package's AMG-CG)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return {**PETSC_METHODS["direct" if method == "auto" else method], "ksp_rtol": float(rtol)}
+
+
+def _linear_problem(msh, V, a_h, f_h, options: dict | None):
+    """LinearProblem for ∫ a_h ∇u·∇v = ∫ f_h v, u = 0 on ∂Ω. Its forms are compiled once and
+    each ``solve()`` reassembles A and b from the current a_h, f_h (for LU, PETSc then redoes
+    only the numeric factorisation: the sparsity pattern is unchanged)."""
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import LinearProblem
+    from petsc4py import PETSc
+
+    facets = mesh.locate_entities_boundary(
+        msh, 1, lambda x: np.isclose(x[0], 0) | np.isclose(x[0], 1) | np.isclose(x[1], 0) | np.isclose(x[1], 1))
+    bc = fem.dirichletbc(PETSc.ScalarType(0), fem.locate_dofs_topological(V, 1, facets), V)
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    return LinearProblem(a_h * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, f_h * v * ufl.dx,
+                         bcs=[bc], petsc_options=dict(options or DEFAULT_PETSC))
+
+
+def _solve(problem, comm) -> dict:
+    """Assemble and solve; info: ranks, KSP reason/iterations, relative residual ‖b − A u‖/‖b‖
+    of the solved system (b with the boundary rows set), wall seconds."""
+    t0 = time.perf_counter()
+    uh = problem.solve()
+    seconds = time.perf_counter() - t0
+    ksp = problem.solver
+    r = problem.b.copy()
+    problem.A.mult(uh.vector, r)
+    r.axpy(-1.0, problem.b)
+    return {"ranks": comm.size, "ksp_reason": int(ksp.getConvergedReason()),
+            "ksp_iterations": int(ksp.getIterationNumber()),
+            "residual": float(r.norm() / max(problem.b.norm(), 1e-300)), "seconds": seconds}
+
+
+def _gather(uh, n: int, comm):
+    """The (n, n) nodal array ``u[i, j] = u(x_i, y_j)`` on rank 0 (``None`` on other ranks)."""
+    V = uh.function_space
+    owned = V.dofmap.index_map.size_local  # block size 1
+    coords = V.tabulate_dof_coordinates()[:owned]
+    vals = uh.x.array[:owned].real.copy()
+    parts = comm.gather((coords, vals), root=0)
+    if comm.rank != 0:
+        return None
+    coords = np.concatenate([p[0] for p in parts])
+    vals = np.concatenate([p[1] for p in parts])
+    i, j = grid_index(coords, n)
+    out = np.full((n, n), np.nan)
+    out[i, j] = vals
+    if len(vals) != n * n or np.isnan(out).any():
+        raise RuntimeError("gathered dofs do not cover the n x n grid exactly once")
+    return out
+
+
+def _setup(n: int, comm):
+    from mpi4py import MPI
+    from dolfinx import fem
+
+    comm = MPI.COMM_WORLD if comm is None else comm
+    msh = unit_square_mesh(n, comm)
+    return comm, msh, fem.FunctionSpace(msh, ("Lagrange", 1))
+
+
+def _constant(msh, value: float):
+    from dolfinx import fem
+    from petsc4py import PETSc
+
+    return fem.Constant(msh, PETSc.ScalarType(float(value)))
 
 
 def solve_p1(a, f, n: int, coefficient: str | None = None, rule=None, intorder: int = 4,
@@ -203,78 +337,71 @@ def solve_p1(a, f, n: int, coefficient: str | None = None, rule=None, intorder: 
     ranks. ``rule``: (points, weights) on the reference triangle for ``"quadrature"``; default
     basix's degree-``intorder`` rule (scikit-fem's P1 default is degree 4 too, but another rule).
     With ``return_info`` returns ``(u, info)``; info: ranks, KSP reason/iterations, residual."""
-    import ufl
-    from mpi4py import MPI
-    from dolfinx import fem, mesh
-    from dolfinx.fem.petsc import LinearProblem
-    from petsc4py import PETSc
-
     if coefficient is not None and coefficient not in COEFFICIENT_MODES:
         raise ValueError(f"coefficient must be one of {COEFFICIENT_MODES}, got {coefficient!r}")
-    comm = MPI.COMM_WORLD if comm is None else comm
-    msh = unit_square_mesh(n, comm)
-    V = fem.FunctionSpace(msh, ("Lagrange", 1))
+    comm, msh, V = _setup(n, comm)
     a_h, a_min = _coefficient(a, msh, V, n, coefficient, rule, intorder)
-    if not comm.allreduce(bool(np.isfinite(a_min) and a_min > 0), op=MPI.LAND):
-        raise ValueError("a must be finite and strictly positive")
+    _check_positive(a_min, comm)
     if np.ndim(f) == 0:
-        f_h = fem.Constant(msh, PETSc.ScalarType(float(f)))
+        f_h = _constant(msh, f)
     else:
         f_arr = np.asarray(f, dtype=float)
         if f_arr.shape != (n, n):
             raise ValueError(f"f: expected a number or an ({n}, {n}) array, got shape {f_arr.shape}")
-        f_h = _p1_from_nodes(V, f_arr, n)
+        f_coef = NodeCoefficient(msh, V, n, "nodal")
+        f_coef.set(f_arr)
+        f_h = f_coef.function
+    problem = _linear_problem(msh, V, a_h, f_h, petsc_options)
+    info = _solve(problem, comm)
+    u = _gather(problem.u, n, comm)
+    return (u, info) if return_info else u
 
-    facets = mesh.locate_entities_boundary(
-        msh, 1, lambda x: np.isclose(x[0], 0) | np.isclose(x[0], 1) | np.isclose(x[1], 0) | np.isclose(x[1], 1))
-    bc = fem.dirichletbc(PETSc.ScalarType(0), fem.locate_dofs_topological(V, 1, facets), V)
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    form_a = a_h * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
-    form_L = f_h * v * ufl.dx
-    problem = LinearProblem(form_a, form_L, bcs=[bc], petsc_options=dict(petsc_options or DEFAULT_PETSC))
-    uh = problem.solve()
-    ksp = problem.solver
-    r = problem.b.copy()  # b has the boundary rows lifted/set; residual of the solved system
-    problem.A.mult(uh.vector, r)
-    r.axpy(-1.0, problem.b)
-    info = {"ranks": comm.size, "ksp_reason": int(ksp.getConvergedReason()),
-            "ksp_iterations": int(ksp.getIterationNumber()),
-            "residual": float(r.norm() / max(problem.b.norm(), 1e-300))}
 
-    owned = V.dofmap.index_map.size_local  # block size 1
-    coords = V.tabulate_dof_coordinates()[:owned]
-    vals = uh.x.array[:owned].real.copy()
-    parts = comm.gather((coords, vals), root=0)
-    if comm.rank != 0:
-        return (None, info) if return_info else None
-    coords = np.concatenate([p[0] for p in parts])
-    vals = np.concatenate([p[1] for p in parts])
-    i, j = grid_index(coords, n)
-    out = np.full((n, n), np.nan)
-    out[i, j] = vals
-    if len(vals) != n * n or np.isnan(out).any():
-        raise RuntimeError("gathered dofs do not cover the n x n grid exactly once")
-    return (out, info) if return_info else out
+def solve_p1_batch(a, f=1.0, coefficient: str = "nodal", comm=None, petsc_options: dict | None = None):
+    """P1 solutions for a stack of node coefficients ``a`` (B, n, n), all on one mesh.
+
+    The mesh, P1 space, boundary condition, compiled forms and the KSP are set up once; sample k
+    writes ``a[k]`` (and ``f[k]``) into the coefficient Functions in place and re-solves, so the
+    k-th solution is the one :func:`solve_p1` gives for ``a[k]`` alone. ``coefficient``:
+    ``"nodal"`` (P1 interpolant of the node values) or ``"element"`` (vertex mean per triangle).
+    ``f``: a number, (n, n) node values or a (B, n, n) stack (P1 interpolant).
+
+    Returns ``(u, infos)``: u (B, n, n) on rank 0 (``None`` on other ranks), one info dict per
+    sample (see :func:`solve_p1`, plus ``seconds``: assembly + solve of that sample).
+    """
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[0] < 1:
+        raise ValueError(f"a: expected a (B, n, n) stack of node values, got shape {a.shape}")
+    B, n = a.shape[0], a.shape[1]
+    comm, msh, V = _setup(n, comm)
+    a_coef = NodeCoefficient(msh, V, n, coefficient)
+    if np.ndim(f) == 0:
+        f_h, f_nodes = _constant(msh, f), None
+    else:
+        f_nodes = np.broadcast_to(np.asarray(f, dtype=float), (B, n, n))
+        f_coef = NodeCoefficient(msh, V, n, "nodal")
+        f_h = f_coef.function
+    problem = _linear_problem(msh, V, a_coef.function, f_h, petsc_options)
+    u = np.empty((B, n, n)) if comm.rank == 0 else None
+    infos = []
+    for k in range(B):
+        _check_positive(a_coef.set(a[k]), comm, f"a[{k}]")
+        if f_nodes is not None:
+            f_coef.set(f_nodes[k])
+        infos.append(_solve(problem, comm))
+        uk = _gather(problem.u, n, comm)
+        if comm.rank == 0:
+            u[k] = uk
+    return u, infos
 
 
 # --- command line -----------------------------------------------------------------------------
 
 
-def main(argv=None) -> int:
-    from mpi4py import MPI
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=int, required=True, help="nodes per axis (boundary included)")
-    p.add_argument("--case", choices=sorted(CASES), required=True)
-    p.add_argument("--coefficient", choices=COEFFICIENT_MODES, default="quadrature")
-    p.add_argument("--intorder", type=int, default=4, help="basix rule degree for 'quadrature'")
-    p.add_argument("--rule", help=".npz with 'points' (q, 2), 'weights' (q,) on the reference triangle")
-    p.add_argument("--out", required=True, help="output .npz (written by rank 0)")
-    args = p.parse_args(argv)
-
-    comm = MPI.COMM_WORLD
+def _run_case(args, comm) -> dict:
     a = CASES[args.case]
-    if args.coefficient == "nodal":
+    coefficient = args.coefficient or "quadrature"
+    if coefficient == "nodal":
         t = np.arange(args.n, dtype=float) / (args.n - 1)
         X, Y = np.meshgrid(t, t, indexing="ij")
         a = a(X, Y)
@@ -282,16 +409,55 @@ def main(argv=None) -> int:
     if args.rule:
         with np.load(args.rule) as z:
             rule = (z["points"], z["weights"])
+    u, info = solve_p1(a, 1.0, args.n, coefficient=coefficient, rule=rule, intorder=args.intorder,
+                       comm=comm, petsc_options=petsc_options(args.method, args.rtol), return_info=True)
+    info.pop("seconds")
+    return {"u": u, "n": args.n, "case": args.case, "coefficient": coefficient,
+            **{k: v for k, v in info.items() if k != "ranks"}}
+
+
+def _run_batch(args, comm) -> dict:
+    with np.load(args.batch) as z:
+        a, f = z["a"], z["f"]
+    coefficient = args.coefficient or "nodal"
     t0 = time.perf_counter()
-    u, info = solve_p1(a, 1.0, args.n, coefficient=args.coefficient, rule=rule, intorder=args.intorder,
-                       comm=comm, return_info=True)
+    u, infos = solve_p1_batch(a, f if f.ndim else float(f), coefficient=coefficient, comm=comm,
+                              petsc_options=petsc_options(args.method, args.rtol))
+    total = time.perf_counter() - t0
+    solve_seconds = np.array([i["seconds"] for i in infos])
+    return {"u": u, "n": a.shape[1], "coefficient": coefficient, "method": args.method,
+            "setup_seconds": total - solve_seconds.sum(), "solve_seconds": solve_seconds,
+            **{k: np.array([i[k] for i in infos]) for k in ("residual", "ksp_reason", "ksp_iterations")}}
+
+
+def main(argv=None) -> int:
+    from mpi4py import MPI
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--case", choices=sorted(CASES), help="built-in test case (needs --n)")
+    what.add_argument("--batch", help=".npz with 'a' (B, n, n) node coefficients and 'f' (number, "
+                                      "(n, n) or (B, n, n)); writes 'u' (B, n, n)")
+    p.add_argument("--n", type=int, help="nodes per axis (boundary included), for --case")
+    p.add_argument("--coefficient", choices=COEFFICIENT_MODES,
+                   help="default: quadrature for --case, nodal for --batch (which takes nodal or element)")
+    p.add_argument("--intorder", type=int, default=4, help="basix rule degree for 'quadrature'")
+    p.add_argument("--rule", help=".npz with 'points' (q, 2), 'weights' (q,) on the reference triangle")
+    p.add_argument("--method", choices=METHODS, default="auto", help="linear solver (see petsc_options)")
+    p.add_argument("--rtol", type=float, default=1e-10, help="relative residual for --method amg")
+    p.add_argument("--out", required=True, help="output .npz (written by rank 0)")
+    args = p.parse_args(argv)
+    if args.case and args.n is None:
+        p.error("--case needs --n")
+
+    comm = MPI.COMM_WORLD
+    t0 = time.perf_counter()
+    result = _run_batch(args, comm) if args.batch else _run_case(args, comm)
     seconds = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     if comm.rank == 0:
         import dolfinx
 
-        np.savez(args.out, u=u, n=args.n, case=args.case, coefficient=args.coefficient,
-                 ranks=comm.size, seconds=seconds, dolfinx_version=dolfinx.__version__,
-                 **{k: v for k, v in info.items() if k != "ranks"})
+        np.savez(args.out, ranks=comm.size, seconds=seconds, dolfinx_version=dolfinx.__version__, **result)
     return 0
 
 
