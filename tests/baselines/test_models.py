@@ -221,15 +221,61 @@ def test_unet_pads_and_crops_sizes_not_divisible_by_2_pow_levels(size):
         assert build_model("unet", 1, 1, levels=3, pad_mode=pad_mode)(x).shape == x.shape
 
 
-def test_ffn_is_pointwise():
+def test_ffn_without_sensors_is_pointwise():
     torch.manual_seed(0)
-    model = build_model("ffn", 2, 1)
+    model = build_model("ffn", 2, 1, sensors=0)
     x = torch.randn(1, 2, 16, 16)
     x2 = x.clone()
     x2[0, :, 5, 7] += 1.0
     with torch.no_grad():
         changed = (model(x2) - model(x)).abs()[0, 0] > 0
     assert changed[5, 7] and changed.sum() == 1
+
+
+def test_ffn_sensors_give_a_global_receptive_field():
+    torch.manual_seed(0)
+    model = build_model("ffn", 2, 1)  # default: 8 x 8 sensors
+    assert model.config["sensors"] == 8
+    x = torch.randn(2, 2, 16, 16)
+    x2 = x.clone()
+    x2[0, :, 5, 7] += 1.0
+    with torch.no_grad():
+        diff = (model(x2) - model(x)).abs()
+    assert (diff[0, 0] > 0).all()  # every output point of the perturbed sample changes
+    assert torch.equal(diff[1], torch.zeros_like(diff[1]))  # the other sample does not
+
+
+def test_fourier_features_layout_and_plain_coordinates():
+    from pdeforge.baselines.deeponet import fourier_features
+
+    coords = coordinate_grid(5, 4)  # (2, 5, 4)
+    assert torch.equal(fourier_features(coords, 0, dim=0), coords)
+    enc = fourier_features(coords, 3, dim=0)
+    assert enc.shape == (2 + 4 * 3, 5, 4)
+    x, y = coords
+    assert torch.equal(enc[:2], coords)
+    for k in range(1, 4):
+        assert torch.allclose(enc[2 + (k - 1)], torch.sin(k * math.pi * x), atol=1e-6)
+        assert torch.allclose(enc[2 + 3 + (k - 1)], torch.cos(k * math.pi * x), atol=1e-6)
+        assert torch.allclose(enc[2 + 6 + (k - 1)], torch.sin(k * math.pi * y), atol=1e-6)
+        assert torch.allclose(enc[2 + 9 + (k - 1)], torch.cos(k * math.pi * y), atol=1e-6)
+    # channels-last layout gives the same numbers
+    last = fourier_features(coords.permute(1, 2, 0), 3)
+    assert torch.equal(last.permute(2, 0, 1), enc)
+    with pytest.raises(ValueError):
+        fourier_features(coords, -1, dim=0)
+
+
+@pytest.mark.parametrize("name, config", [("deeponet", {"fourier_modes": 0}),
+                                          ("ffn", {"sensors": 0, "fourier_modes": 0})])
+def test_zero_fourier_modes_and_sensors_give_the_plain_models(name, config):
+    # the plain-coordinate DeepONet trunk / pointwise FFN, with the parameter count of the
+    # original definitions (2 -> 64 -> 64 -> 64 -> 32 trunk; 4 -> 64 -> 64 -> 64 -> 1 MLP)
+    model = build_model(name, 2, 1, **config)
+    expected = {"deeponet": 51465, "ffn": 8705}[name]
+    assert count_parameters(model) == expected
+    with torch.no_grad():
+        assert model(torch.randn(2, 2, 20, 37)).shape == (2, 1, 20, 37)
 
 
 def test_deeponet_trunk_sees_output_grid_coordinates():
