@@ -180,3 +180,22 @@ def test_verify_catches_a_changed_value_even_with_a_matching_file_checksum(tiny_
     store.write_json_atomic(cdir / store.MANIFEST, manifest)
     problems = verify(cdir, log=lambda *a: None)
     assert problems == [f"{path}: content hash of 'u' differs from the manifest"]
+
+
+def test_generation_runs_with_single_threaded_blas(monkeypatch, tmp_path):
+    """Samples are computed with BLAS limited to one thread (thread-count-independent rounding)."""
+    from threadpoolctl import threadpool_info
+
+    from pdeforge.generators import condiff
+
+    seen = []
+    real = condiff.ConDiff.generate
+
+    def spy(self, *args, **kwargs):
+        seen.append([p["num_threads"] for p in threadpool_info()])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(condiff.ConDiff, "generate", spy)
+    generate_dataset("condiff", {"grid": "8", "configs": "poisson", "n_train": "2", "n_test": "0", "n_val": "0"},
+                     root=tmp_path, workers=1, progress=False, log=lambda *a: None)
+    assert seen and all(n == 1 for threads in seen for n in threads)

@@ -22,7 +22,7 @@ import pdeforge
 from pdeforge.datasets import schema, store
 from pdeforge.datasets.cards import Card, load_card
 from pdeforge.datasets.executors import EXECUTORS
-from pdeforge.generators.base import ConfigSpec, Family, get_family
+from pdeforge.generators.base import ConfigSpec, Family, get_family, single_threaded_numerics
 
 CHUNK = 10  # samples per task: small enough to balance load, large enough to amortise IPC
 
@@ -90,7 +90,8 @@ def _chunk(card_name: str, card_data: dict, overrides: dict, config: str, split:
     card = Card(card_name, card_data, overrides)
     family = get_family(card.generator)
     t = time.process_time()
-    arrays = family.generate(card, family.config(card, config), split, start, stop)
+    with single_threaded_numerics():
+        arrays = family.generate(card, family.config(card, config), split, start, stop)
     return arrays, time.process_time() - t
 
 

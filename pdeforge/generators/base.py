@@ -169,8 +169,21 @@ class Family:
     def regenerate(self, card: Card, config: ConfigSpec, split: str, index: int,
                    stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Recompute one stored sample from its seeds (``stored`` holds what was written)."""
-        batch = self.generate(card, config, split, index, index + 1)
+        with single_threaded_numerics():
+            batch = self.generate(card, config, split, index, index + 1)
         return {k: v[0] for k, v in batch.items()}
+
+
+def single_threaded_numerics():
+    """Context: BLAS/OpenMP thread pools limited to one thread (``threadpoolctl``).
+
+    Every sample is generated under it — in the serial runner, in pool and Dask workers, and when
+    ``verify`` regenerates one — because a multi-threaded BLAS splits reductions (e.g. the dot
+    products of AMG-CG) by thread count, so the rounding, hence the stored bits, would depend on
+    the machine. Parallelism comes from workers, one sample stream each."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 FAMILIES: Registry[type[Family]] = Registry("dataset family")
