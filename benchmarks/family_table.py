@@ -1,6 +1,6 @@
 """Print the README's dataset table from the manifests of a generated family.
 
-    python benchmarks/family_table.py condiff [ROOT]
+    python benchmarks/family_table.py condiff|darcy|darcy_pdebench|diffusion|ns2d [ROOT]
 
 Per config: samples, bytes on disk, generation CPU seconds per sample (recorded by the
 workers in the manifest), solver residuals, and the candidates drawn per accepted field.
@@ -17,7 +17,14 @@ import numpy as np
 from pdeforge.datasets import store
 
 
+def _column(fh, name):
+    return fh[name][()] if name in fh else None
+
+
 def main(name: str, root: str | None = None) -> str:
+    """One row per generated config of ``name``: samples, size, CPU time per sample, and the
+    diagnostics the family stores (``n_candidates``: fields drawn per accepted sample;
+    ``residual``: linear-solve residual), ``–`` where a family has none."""
     root_path = store.resolve_root(root)
     rows = ["| config | samples | size | CPU ms/sample | fields drawn/sample | max residual |",
             "|---|---:|---:|---:|---:|---:|"]
@@ -33,11 +40,14 @@ def main(name: str, root: str | None = None) -> str:
                 size += s["bytes"]
                 cpu += s.get("generate_cpu_seconds", float("nan"))
                 with h5py.File(cdir / s["file"], "r") as fh:
-                    cands.append(fh["n_candidates"][()])
-                    res.append(fh["residual"][()])
-        cands_all, res_all = np.concatenate(cands), np.concatenate(res)
-        rows.append(f"| {m['config']} | {n} | {size / 2**20:.0f} MiB | {1e3 * cpu / n:.1f} | "
-                    f"{cands_all.mean():.1f} | {res_all.max():.1e} |")
+                    for out, var in ((cands, "n_candidates"), (res, "residual")):
+                        v = _column(fh, var)
+                        if v is not None:
+                            out.append(np.ravel(v))
+        drawn = f"{np.concatenate(cands).mean():.1f}" if cands else "–"
+        worst = f"{np.concatenate(res).max():.1e}" if res else "–"
+        rows.append(f"| {m['config']} | {n} | {size / 2**20:.0f} MiB | {1e3 * cpu / max(n, 1):.1f} | "
+                    f"{drawn} | {worst} |")
         tot_bytes += size
         tot_cpu += cpu
         tot_n += n
