@@ -43,7 +43,7 @@ def test_card_defaults_follow_pdebench():
     coords = family.coords(card, configs[0])
     np.testing.assert_allclose(coords["x"].values, (np.arange(128) + 0.5) / 128, rtol=0, atol=1e-15)
     attrs = family.attrs(card, configs[-1])
-    assert attrs["beta"] == 100.0 and attrs["grid_cells"] == 128 and "PDEBench" in attrs["citation"]
+    assert attrs["beta"] == 100.0 and attrs["grid_cells"] == 128 and "PDEBench" in card.get("dataset.citation")
     # other betas and split sizes do not change a config's content key; the solver does
     small, _ = effective_card("darcy_pdebench", {"betas": "1.0", "n_train": "5"})
     key = family.content_key(card, configs[2])

@@ -78,8 +78,13 @@ def build_shard(family: Family, card: Card, config: ConfigSpec, split: str, star
         "master_seed": int(card.get("seeding.master_seed")),
         "sample_start": int(start),
         "sample_stop": int(start + n),
+        # the default task and the citation, from the card; a family may set them per config
+        "inputs": " ".join(card.get("task.inputs", [])) or None,
+        "targets": " ".join(card.get("task.targets", [])) or None,
+        "citation": card.get("dataset.citation", None),
     }
     attrs.update({k: v for k, v in family.attrs(card, config).items() if v is not None})
+    attrs = {k: v for k, v in attrs.items() if v is not None}
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 

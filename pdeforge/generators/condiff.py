@@ -247,9 +247,6 @@ class ConDiff(Family):
             "solver": f"5-point finite volume; linear solver {solver['method']} (auto = sparse LDL^T up to 384^2 unknowns, pyamg SA-preconditioned CG above; direct = SuperLU)",
             "solver_rtol": solver["rtol"],
             "orientation": "arrays indexed [sample, x, y]: u[s, i, j] = u(x[i], y[j]); k on (x_node, y_node)",
-            "inputs": " ".join(card.get("task.inputs")),
-            "targets": " ".join(card.get("task.targets")),
-            "citation": card.get("dataset.citation"),
             "generator_version": GENERATOR_VERSION,
         }
 

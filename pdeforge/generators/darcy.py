@@ -326,9 +326,6 @@ class Darcy(Family):
             "solver_library": backend.library(),
             "solver_rtol": solver["rtol"],
             "orientation": "arrays indexed [sample, x, y]: u[s, i, j] = u(x[i], y[j])",
-            "inputs": " ".join(card.get("task.inputs")),
-            "targets": " ".join(card.get("task.targets")),
-            "citation": card.get("dataset.citation"),
             "generator_version": GENERATOR_VERSION,
         }
 

@@ -331,9 +331,6 @@ class DarcyPDEBench(Family):
             "pdebench_difference": ("PDEBench marches du/dt - div(a grad u) = beta from a random initial state "
                                     "and stores the t = 1.75 frame; here the steady problem is solved directly"),
             "orientation": "arrays indexed [sample, x, y]: u[s, i, j] = u(x[i], y[j])",
-            "inputs": " ".join(card.get("task.inputs")),
-            "targets": " ".join(card.get("task.targets")),
-            "citation": card.get("dataset.citation"),
             "generator_version": GENERATOR_VERSION,
         }
 

@@ -372,9 +372,6 @@ class NavierStokes2D(Family):
             "dt": float(s["dt"]),
             "orientation": "arrays indexed [sample, t, x, y]: w[s, n, i, j] = w(t[n], x[i], y[j]); "
                            "u = (d psi/dy, -d psi/dx), -Laplacian psi = w",
-            "inputs": " ".join(card.get("task.inputs")),
-            "targets": " ".join(card.get("task.targets")),
-            "citation": card.get("dataset.citation"),
             "generator_version": GENERATOR_VERSION,
         }
 
