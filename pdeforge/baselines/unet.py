@@ -84,7 +84,11 @@ class UNet2d(BaselineModel):
     default_config = {
         "base_channels": 8,
         "levels": 2,
-        "norm": "group",
+        # no normalisation: with GroupNorm after every conv and no identity path, each sample's
+        # feature amplitudes are normalised away while u is linear in f; on ConDiff poisson grid 64
+        # (30 epochs) test rel-L2 was 0.59 with "group" (also with 3 or 4 levels, or average
+        # pooling), 0.34 with "none", 0.32 with "batch" (but erratic val curves)
+        "norm": "none",
         "activation": "gelu",
         "padding_mode": "zeros",
         "pad_mode": "replicate",
