@@ -66,8 +66,12 @@ def verify(name_or_path, root=None, regenerate: int = 0, seed: int | None = None
                 if store.file_sha256(path) != rec["sha256"]:
                     problems.append(f"{path}: sha256 differs from the manifest (file altered or corrupt)")
                 hashes: dict[str, str] = {}  # of the variables the checker reads anyway
-                bad = schema.check_shard(path, visit=lambda name, values: hashes.__setitem__(
-                    name, store.array_hash(values)) if name in rec["variables"] else None)
+
+                def record(name, values, hashes=hashes, wanted=rec["variables"]):
+                    if name in wanted:
+                        hashes[name] = store.array_hash(values)
+
+                bad = schema.check_shard(path, visit=record)
                 problems.extend(bad)
                 if bad:
                     continue

@@ -80,6 +80,11 @@ def spine_overrides(configs_example: str) -> dict[str, Override]:
     }
 
 
+def content_hash(blob: dict[str, Any]) -> str:
+    """The content key of a JSON-serialisable description: sha256 of its sorted-key JSON."""
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
 class Family:
     """Base class of dataset families. Subclasses set ``name`` and implement the hooks."""
 
@@ -151,7 +156,7 @@ class Family:
         """
         blob = {k: v for k, v in card.data.items() if k not in ("splits", "storage")}
         blob["__config__"] = {"name": config.name, "params": config.params}
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- generation ------------------------------------------------------------------------
     def sequential(self, card: Card) -> bool:

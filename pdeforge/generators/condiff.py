@@ -51,8 +51,6 @@ Seeding modes (card ``seeding.mode``):
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,7 +63,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 
 COVARIANCES = ("cubic", "exponential", "gaussian")
@@ -210,7 +208,7 @@ class ConDiff(Family):
                 "rhs": card.get("rhs"),
                 "solver": card.get("solver"),
             }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- schema ---------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:

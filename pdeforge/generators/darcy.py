@@ -61,8 +61,6 @@ Stored variables (``u[s, i, j] = u(x[i], y[j])``; x = array axis 0):
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from typing import Any
 
 import numpy as np
@@ -73,7 +71,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import elliptic_backends, fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 from pdeforge.generators.grf_neumann import NeumannGRF
 
@@ -285,7 +283,7 @@ class Darcy(Family):
             "forcing": card.get("forcing"),
             "solver": solver,
         }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- schema -----------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:

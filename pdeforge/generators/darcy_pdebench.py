@@ -79,8 +79,6 @@ Stored variables (``u[s, i, j] = u(x[i], y[j])``; x = array axis 0):
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 from typing import Any
 
@@ -93,7 +91,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 from pdeforge.generators.darcy import FACE_MEANS, face_coefficients
 
@@ -242,11 +240,6 @@ OVERRIDES = {
 }
 
 
-def _check_choice(card: Card, key: str, choices) -> None:
-    if card.get(key) not in choices:
-        raise InvalidValueError(f"{key} = {card.get(key)!r} must be one of {', '.join(choices)}")
-
-
 @FAMILIES.register("darcy_pdebench")
 class DarcyPDEBench(Family):
     name = "darcy_pdebench"
@@ -265,9 +258,9 @@ class DarcyPDEBench(Family):
                 raise InvalidValueError(f"{key} must be > 0")
         if int(card.get("coefficient.n_bumps")) < 1:
             raise InvalidValueError("coefficient.n_bumps must be >= 1")
-        _check_choice(card, "coefficient.threshold", THRESHOLDS)
-        _check_choice(card, "solver.boundary", tuple(BOUNDARY_WEIGHTS))
-        _check_choice(card, "solver.face_mean", FACE_MEANS)
+        for key, choices in (("coefficient.threshold", THRESHOLDS), ("solver.boundary", BOUNDARY_WEIGHTS),
+                             ("solver.face_mean", FACE_MEANS)):
+            parse_choice(key, card.get(key), list(choices))
         if card.get("seeding.mode") != "independent":
             raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
 
@@ -288,7 +281,7 @@ class DarcyPDEBench(Family):
             "coefficient": card.get("coefficient"),
             "solver": card.get("solver"),
         }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- schema -----------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:

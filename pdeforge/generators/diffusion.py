@@ -79,8 +79,6 @@ solver (scipy ``solve_ivp`` on a finite-volume grid) is not reproduced bit for b
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from typing import Any
 
 import numpy as np
@@ -93,7 +91,7 @@ from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 
 #: bump when the numerics change the stored values for the same card
@@ -340,7 +338,7 @@ class Diffusion(Family):
         if kind == "heat":
             blob["field"] = {k: v for k, v in card.get("field").items() if k not in ("covariances", "variances")}
             blob["rhs"] = card.get("rhs")
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- schema -----------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:

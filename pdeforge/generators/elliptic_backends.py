@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from pdeforge.datasets.cards import parse_choice
 from pdeforge.errors import InvalidValueError, PdeforgeError
 from pdeforge.registry import Registry
 
@@ -75,7 +76,9 @@ __all__ = ["Backend", "BackendInfo", "BACKENDS", "BackendUnavailableError", "Bac
            "get", "names", "taking", "solve", "solve_batch", "dolfinx_python", "dolfinx_status"]
 
 DEFAULT = "fd"
-LINEAR_METHODS = ("auto", "direct", "ldl", "amg")
+LINEAR_METHODS = ["auto", "direct", "ldl", "amg"]
+#: how the P1 backends turn node values of a into the FE coefficient (see the module docstring)
+COEFFICIENTS = ["nodal", "element"]
 #: repository root of a source checkout (pdeforge/generators/elliptic_backends.py → ../..)
 ROOT = Path(__file__).resolve().parents[2]
 DOLFINX_SCRIPT = Path(__file__).resolve().parent / "fem" / "dolfinx_backend.py"
@@ -208,11 +211,6 @@ def solve(backend: str, a, f=1.0, **options) -> tuple[np.ndarray, BackendInfo]:
     return u[0], infos[0]
 
 
-def _check_choice(what: str, value: str, choices) -> None:
-    if value not in choices:
-        raise InvalidValueError(f"{what}={value!r}: must be one of {', '.join(choices)}")
-
-
 def _versions(*dists: str) -> str:
     """"name version" of each distribution, comma-separated."""
     return ", ".join(f"{d} {metadata.version(d)}" for d in dists)
@@ -225,15 +223,20 @@ LINEAR_SOLVER_DISTS = ("scipy", "pyamg", "qdldl")
 # --- fd ---------------------------------------------------------------------------------------
 
 
-def _run_fd(a: np.ndarray, f, face_mean: str, method: str, rtol: float):
-    from pdeforge.generators.darcy import solve_darcy  # darcy imports this module
-
+def _each_sample(a: np.ndarray, f, solve_one: Callable) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Run ``solve_one(a_k, f_k) -> (u_k, fv.SolveInfo)`` over a batch; u (B, S, S) and details."""
     u = np.empty_like(a)
     details = []
     for k, fk in enumerate(_samples(f, len(a))):
-        u[k], info = solve_darcy(a[k], fk, mean=face_mean, method=method, rtol=rtol)
+        u[k], info = solve_one(a[k], fk)
         details.append({"residual": info.residual, "method": info.method, "iterations": info.iterations})
     return u, details
+
+
+def _run_fd(a: np.ndarray, f, face_mean: str, method: str, rtol: float):
+    from pdeforge.generators.darcy import solve_darcy  # darcy imports this module
+
+    return _each_sample(a, f, lambda ak, fk: solve_darcy(ak, fk, mean=face_mean, method=method, rtol=rtol))
 
 
 _register(Backend(
@@ -252,17 +255,15 @@ _register(Backend(
 def _run_skfem_p1(a: np.ndarray, f, coefficient: str, method: str, rtol: float):
     from pdeforge.generators.fem.skfem_backend import solve_fem
 
-    _check_choice("coefficient", coefficient, ("nodal", "element"))
+    parse_choice("coefficient", coefficient, COEFFICIENTS)
     S = a.shape[1]
-    u = np.empty_like(a)
-    details = []
-    for k, fk in enumerate(_samples(f, len(a))):
+
+    def solve_one(ak, fk):
         # integrands a_h ∇φ·∇φ (degree ≤ 1) and f_h φ (degree 2): the degree-2 rule is exact
-        sol = solve_fem(a[k], fk, S, order=1, coefficient=coefficient, intorder=2, method=method, rtol=rtol)
-        u[k] = sol.u
-        details.append({"residual": sol.info.residual, "method": sol.info.method,
-                        "iterations": sol.info.iterations})
-    return u, details
+        sol = solve_fem(ak, fk, S, order=1, coefficient=coefficient, intorder=2, method=method, rtol=rtol)
+        return sol.u, sol.info
+
+    return _each_sample(a, f, solve_one)
 
 
 _register(Backend(
@@ -342,8 +343,8 @@ def _mpi_prefix(ranks: int) -> list[str]:
 
 
 def _run_dolfinx_p1(a: np.ndarray, f, coefficient: str, method: str, rtol: float, ranks: int):
-    _check_choice("coefficient", coefficient, ("nodal", "element"))
-    _check_choice("method", method, LINEAR_METHODS)
+    parse_choice("coefficient", coefficient, COEFFICIENTS)
+    parse_choice("method", method, LINEAR_METHODS)
     with tempfile.TemporaryDirectory(prefix="pdeforge-dolfinx-") as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, a=a, f=np.asarray(f, dtype=float))

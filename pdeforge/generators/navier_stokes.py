@@ -69,8 +69,6 @@ windows per trajectory (the first window starts at w₀).
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 from typing import Any
 
@@ -81,7 +79,7 @@ from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, 
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators.base import (
-    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, spine_overrides,
+    FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 
 #: bump when the numerics change the stored values for the same card
@@ -325,7 +323,7 @@ class NavierStokes2D(Family):
             "time": card.get("time"),
             "solver": solver,
         }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+        return content_hash(blob)
 
     # --- schema -----------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:
