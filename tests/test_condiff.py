@@ -1,6 +1,5 @@
 """ConDiff family: bands, statistics, orientation in the stored arrays, determinism, reference mode."""
 
-import json
 
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ from pdeforge.datasets.loader import TorchDataset
 from pdeforge.datasets.runner import effective_card, generate_dataset
 from pdeforge.datasets.verify import verify
 from pdeforge.errors import InvalidValueError
-from pdeforge.generators.darcy import darcy_matrix, node_coords, psi, solve_darcy
+from pdeforge.generators.darcy_fd import darcy_matrix, node_coords, psi, solve_darcy
 from pdeforge.generators.grf_neumann import NeumannGRF, kl_std
 
 QUIET = dict(progress=False, log=lambda *a: None)

@@ -26,7 +26,7 @@ from pdeforge.datasets.seeding import sample_seedseq  # noqa: E402
 from pdeforge.datasets.verify import verify  # noqa: E402
 from pdeforge.errors import InvalidValueError, UnknownNameError  # noqa: E402
 from pdeforge.generators import darcy, elliptic_backends as eb, fv  # noqa: E402
-from pdeforge.generators.darcy import node_coords, psi, solve_darcy  # noqa: E402
+from pdeforge.generators.darcy_fd import node_coords, psi, solve_darcy  # noqa: E402
 from pdeforge.generators.fem.skfem_backend import solve_p1  # noqa: E402
 from pdeforge.generators.grf_neumann import NeumannGRF  # noqa: E402
 from test_fem_skfem import a_psi  # noqa: E402

@@ -44,7 +44,7 @@ if _why:
 from skfem.quadrature import get_quadrature  # noqa: E402
 from skfem.refdom import RefTri  # noqa: E402
 
-from pdeforge.generators.darcy import node_coords, solve_darcy  # noqa: E402
+from pdeforge.generators.darcy_fd import node_coords, solve_darcy  # noqa: E402
 from pdeforge.generators.fem.skfem_backend import solve_p1  # noqa: E402
 
 # The backend's cases, repeated here (main interpreter): f ≡ 1.

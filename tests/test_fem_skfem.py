@@ -17,7 +17,7 @@ from numpy import cos, pi, sin
 
 pytest.importorskip("skfem")
 
-from pdeforge.generators.darcy import node_coords, psi, solve_darcy  # noqa: E402
+from pdeforge.generators.darcy_fd import node_coords, psi, solve_darcy  # noqa: E402
 from pdeforge.generators.fem.skfem_backend import (  # noqa: E402
     grid_index, l2_error, solve_fem, solve_p1, unit_square_mesh,
 )

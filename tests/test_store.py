@@ -1,7 +1,6 @@
 """Store, manifest, resume, verify and the format checker on a tiny generated dataset."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np

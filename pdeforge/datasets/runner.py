@@ -22,7 +22,7 @@ import pdeforge
 from pdeforge.datasets import schema, store
 from pdeforge.datasets.cards import Card, load_card
 from pdeforge.datasets.executors import EXECUTORS
-from pdeforge.generators.base import ConfigSpec, Family, get_family, single_threaded_numerics
+from pdeforge.datasets.family import ConfigSpec, Family, get_family, single_threaded_numerics
 
 CHUNK = 10  # samples per task: small enough to balance load, large enough to amortise IPC
 

@@ -15,7 +15,7 @@ import numpy as np
 from pdeforge.datasets import schema, store
 from pdeforge.datasets.cards import Card
 from pdeforge.errors import StoreError
-from pdeforge.generators.base import get_family
+from pdeforge.datasets.family import get_family
 
 
 def _config_dirs(name_or_path, root) -> list[Path]:

@@ -1,5 +1,4 @@
-"""PDE families. A family's module is imported when the family is first asked for
-(:func:`get_family`), so generating ConDiff never imports torch for Navier–Stokes and the
-dolfinx environment can import single backend modules."""
-
-from pdeforge.generators.base import FAMILIES, FAMILY_MODULES, get_family  # noqa: F401
+"""PDE families and their numerics. Module ``G`` defines the family of the cards whose
+``dataset.generator`` is ``G`` (the contract: :mod:`pdeforge.datasets.family`); it is imported
+when the family is first asked for, so generating ConDiff never imports torch for
+Navier–Stokes and the dolfinx environment can import single backend modules."""

@@ -62,7 +62,7 @@ from pdeforge.datasets.cards import (
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
 from pdeforge.generators import fv
-from pdeforge.generators.base import (
+from pdeforge.datasets.family import (
     FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 

@@ -90,10 +90,10 @@ from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, 
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
-from pdeforge.generators.base import (
+from pdeforge.datasets.family import (
     FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
-from pdeforge.generators.darcy import FACE_MEANS, face_coefficients
+from pdeforge.generators.darcy_fd import FACE_MEANS, face_coefficients
 
 #: bump when the numerics change the stored values for the same card
 GENERATOR_VERSION = 1

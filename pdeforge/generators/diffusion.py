@@ -90,7 +90,7 @@ from pdeforge.datasets.cards import Card, parse_choice, parse_float, parse_int, 
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import fv
-from pdeforge.generators.base import (
+from pdeforge.datasets.family import (
     FAMILIES, ConfigSpec, Coordinate, Family, Override, VariableSpec, content_hash, spine_overrides,
 )
 

@@ -11,7 +11,7 @@ Every backend takes and returns the same things:
 They differ in how node values become a discrete operator (h = 1/(S−1)):
 
 ``fd`` (default; what FNO used)
-    The 5-point scheme of :func:`pdeforge.generators.darcy.solve_darcy`: unknowns at the interior
+    The 5-point scheme of :func:`pdeforge.generators.darcy_fd.solve_darcy`: unknowns at the interior
     nodes, flux between neighbouring nodes p, q with the face coefficient
     ``face_mean(a_p, a_q)`` (option ``face_mean``: arithmetic (a_p + a_q)/2, or harmonic), f
     sampled at the nodes.
@@ -234,7 +234,7 @@ def _each_sample(a: np.ndarray, f, solve_one: Callable) -> tuple[np.ndarray, lis
 
 
 def _run_fd(a: np.ndarray, f, face_mean: str, method: str, rtol: float):
-    from pdeforge.generators.darcy import solve_darcy  # darcy imports this module
+    from pdeforge.generators.darcy_fd import solve_darcy
 
     return _each_sample(a, f, lambda ak, fk: solve_darcy(ak, fk, mean=face_mean, method=method, rtol=rtol))
 

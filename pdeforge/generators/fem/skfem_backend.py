@@ -1,7 +1,7 @@
 r"""Conforming P1 / P2 finite elements (scikit-fem) for −∇·(a∇u) = f on (0,1)², u = 0 on ∂Ω.
 
 A reference discretisation to cross-check the finite-difference Darcy solver
-(:func:`pdeforge.generators.darcy.solve_darcy`) on the same node grid.
+(:func:`pdeforge.generators.darcy_fd.solve_darcy`) on the same node grid.
 
 Mesh: ``skfem.MeshTri.init_tensor(t, t)`` with ``t = i/(n−1)``, i = 0..n−1 — the n × n node grid
 of the Darcy family, each square cut into two triangles along one diagonal. Nodal results are

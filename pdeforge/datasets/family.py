@@ -1,9 +1,15 @@
-"""What a dataset family provides to the spine (cards → samples → shards).
+"""The Family contract: what a dataset family provides to the spine (cards → samples → shards).
 
 A family turns an effective card into named configurations, declares the variables it
 writes (dims, dtype, role, units) and their coordinates, and generates any range of samples
-of a (config, split) from per-sample seeds. Adding a dataset = one card + one module that
-subclasses :class:`Family` and registers itself in :data:`FAMILIES`.
+of a (config, split) from per-sample seeds. It lives in the data layer beside the cards and the
+shard schema, so the runner, verify and the loader import it without importing any generator,
+and generator modules import it (one direction only).
+
+Adding a dataset = one card ``pdeforge/datasets/cards/<name>.toml`` whose ``dataset.generator``
+is ``G`` + one module ``pdeforge/generators/G.py`` that subclasses :class:`Family` and registers
+it as ``@FAMILIES.register("G")``. :func:`get_family` imports that module on first use (so
+generating ConDiff never imports torch for Navier–Stokes); no list needs editing.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from pdeforge.datasets.cards import Card, parse_int, parse_list
+from pdeforge.datasets.cards import Card, card_names, load_card, parse_int, parse_list
+from pdeforge.datasets.schema import ROLES
 from pdeforge.errors import UnknownNameError
 from pdeforge.registry import Registry
 
-ROLES = ("input", "target", "param", "diagnostic", "mask")
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,11 @@ class Family:
         """True when samples come from one ordered stream (see :meth:`stream`)."""
         return False
 
+    def stream_splits(self, card: Card) -> tuple[str, ...]:
+        """The splits that :meth:`stream` produces when :meth:`sequential` is true (the runner
+        replays the stream for these and generates the others per sample)."""
+        return tuple(self.splits(card)) if self.sequential(card) else ()
+
     def generate(self, card: Card, config: ConfigSpec, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
         """Samples ``start..stop-1`` of (config, split) as arrays with a leading sample axis."""
         raise NotImplementedError
@@ -193,23 +204,32 @@ def single_threaded_numerics():
 
 FAMILIES: Registry[type[Family]] = Registry("dataset family")
 
-#: shipped families and the module that registers each (imported on first use)
-FAMILY_MODULES = {
-    "condiff": "pdeforge.generators.condiff",
-    "darcy": "pdeforge.generators.darcy",
-    "darcy_pdebench": "pdeforge.generators.darcy_pdebench",
-    "diffusion": "pdeforge.generators.diffusion",
-    "ns2d": "pdeforge.generators.navier_stokes",
-}
+#: the package whose module ``G`` defines the family of cards with ``dataset.generator = G``
+GENERATOR_PACKAGE = "pdeforge.generators"
+
+
+def known_generators() -> list[str]:
+    """Generator names: those already registered and those the shipped cards name."""
+    names = set(FAMILIES.names())
+    for card in card_names():
+        try:
+            names.add(load_card(card).generator)
+        except Exception:  # noqa: BLE001 - a broken card must not hide the others
+            continue
+    return sorted(names)
 
 
 def get_family(name: str) -> Family:
-    """An instance of the family ``name`` (its module is imported on first use)."""
-    if name not in FAMILIES and name in FAMILY_MODULES:
-        import importlib
-
-        importlib.import_module(FAMILY_MODULES[name])
+    """An instance of the family registered as ``name`` (its module
+    ``pdeforge.generators.<name>`` is imported on first use)."""
     if name not in FAMILIES:
-        raise UnknownNameError("dataset family", name, set(FAMILY_MODULES) | set(FAMILIES.names()))
+        import importlib
+        import importlib.util
+
+        module = f"{GENERATOR_PACKAGE}.{name}"
+        if name.isidentifier() and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    if name not in FAMILIES:
+        raise UnknownNameError("dataset family", name, known_generators())
     family = FAMILIES.get(name)
     return family() if isinstance(family, type) else family
