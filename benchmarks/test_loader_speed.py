@@ -35,7 +35,8 @@ import pytest
 from torch.utils.data import DataLoader
 
 from pdeforge.datasets import store
-from pdeforge.datasets.loader import TorchDataset, collate, direct_rows
+from pdeforge.datasets.loader import TorchDataset, collate
+from pdeforge.datasets.shard_reader import direct_rows
 from pdeforge.datasets.runner import generate_dataset
 
 BATCH, N_BATCHES, ROUNDS, XARRAY_SAMPLES = 32, 40, 15, 20

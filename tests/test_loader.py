@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from pdeforge.datasets import store
-from pdeforge.datasets.loader import (
-    GridMap, TorchDataset, _Rows, available_resolutions, coarse_indices, direct_rows, make_loader, to_grid,
-)
+from pdeforge.datasets.manifest import MANIFEST_FORMAT
+from pdeforge.datasets.grid import GridMap, available_resolutions, coarse_indices, to_grid
+from pdeforge.datasets.loader import TorchDataset, make_loader
+from pdeforge.datasets.shard_reader import _Rows, direct_rows
 from pdeforge.datasets.normalize import STATS_FILE, compute_stats, load_stats
 from pdeforge.datasets.runner import generate_dataset
 from pdeforge.datasets.schema import FORMAT, check_shard
@@ -234,7 +235,10 @@ def _series(start: int, n: int, T: int = 8, nx: int = 6, ny: int = 5, split: str
 
 def write_series(cdir: Path, splits: dict[str, list[tuple[int, int]]], **kw) -> Path:
     """A config directory with hand-written shards and manifest in the store's format."""
-    manifest = {"format": store.MANIFEST_FORMAT, "dataset": "series", "config": "c1", "content_key": "ck1",
+    card = {"dataset": {"name": "series", "domain": [[0.0, 1.0], [0.0, 1.0]]}}
+    text = json.dumps(card, sort_keys=True, separators=(",", ":"))
+    manifest = {"format": MANIFEST_FORMAT, "dataset": "series", "config": "c1", "content_key": "ck1",
+                "card": card, "card_sha256": hashlib.sha256(text.encode()).hexdigest(),
                 "samples_per_shard": 2, "complete": True, "splits": {}}
     for split, ranges in splits.items():
         shards = []
@@ -384,8 +388,8 @@ def test_batches_do_not_depend_on_num_workers(tiny_root):
 def test_pickling_drops_open_handles(tiny_root):
     ds = TorchDataset("condiff", config="cubic0.1_grid16", root=tiny_root, normalize=False)
     x0, _ = ds[4]
-    assert ds._handles  # opened lazily in this process
-    state = ds.__getstate__()
+    assert ds._reader._handles  # opened lazily in this process
+    state = ds._reader.__getstate__()
     assert state["_handles"] == {} and state["_dsets"] == {} and state["_pid"] is None
     clone = pickle.loads(pickle.dumps(ds))
     assert torch.equal(clone[4][0], x0)
@@ -438,7 +442,7 @@ def test_mismatched_shapes_between_shards(tmp_path):
     (cdir / rec["file"]).write_bytes((other / rec["file"]).read_bytes())
     manifest["splits"]["train"]["shards"].append(rec)
     manifest["splits"]["train"]["n_samples"] = 3
-    store.write_json_atomic(cdir / store.MANIFEST, manifest)
+    store.write_json_atomic(cdir / store.MANIFEST, manifest.data)
     with pytest.raises(CorruptFileError, match=r"shard-00001\.nc.*variable 'u' has dims"):
         TorchDataset(cdir, mode="rollout", normalize=False)
 
@@ -470,8 +474,8 @@ def test_direct_reads_equal_h5py_reads(tiny_root, tmp_path):
     for cfg in ("cubic0.1_grid16", "poisson_grid16"):
         fast = TorchDataset("condiff", config=cfg, root=tiny_root, normalize=False)
         slow = TorchDataset("condiff", config=cfg, root=tiny_root, normalize=False, direct=False)
-        assert any(isinstance(d, _Rows) for d in fast._open(0))  # the format allows direct reads
-        assert not any(isinstance(d, _Rows) for d in slow._open(0))
+        assert any(isinstance(d, _Rows) for d in fast._reader.rows(0))  # the format allows direct reads
+        assert not any(isinstance(d, _Rows) for d in slow._reader.rows(0))
         picks = list(range(len(fast)))[::-1]
         a, b = fast.__getitems__(picks), slow.__getitems__(picks)
         assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)

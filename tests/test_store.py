@@ -176,7 +176,7 @@ def test_verify_catches_a_changed_value_even_with_a_matching_file_checksum(tiny_
     with h5py.File(path, "r+") as fh:
         fh["u"][0, 3, 3] += 1.0
     rec["sha256"], rec["bytes"] = store.file_sha256(path), path.stat().st_size  # hide it from the file checks
-    store.write_json_atomic(cdir / store.MANIFEST, manifest)
+    store.write_json_atomic(cdir / store.MANIFEST, manifest.data)
     problems = verify(cdir, log=lambda *a: None)
     assert problems == [f"{path}: content hash of 'u' differs from the manifest"]
 

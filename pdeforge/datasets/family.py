@@ -24,7 +24,7 @@ import numpy as np
 
 from pdeforge.datasets.cards import Card, card_names, load_card, parse_int, parse_list
 from pdeforge.datasets.schema import ROLES
-from pdeforge.errors import UnknownNameError
+from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.registry import Registry
 
 
@@ -71,14 +71,20 @@ def _split_size(split: str):
     return lambda card, text: {f"splits.{split}": parse_int(f"n_{split}", text, 0, 10_000_000)}
 
 
+def _config_list(card: Card, text: str) -> dict[str, Any]:
+    names = parse_list(text)
+    if not names:
+        raise InvalidValueError("configs= is empty; name at least one config (omit configs= for all)")
+    return {"select.configs": names}
+
+
 def spine_overrides(configs_example: str) -> dict[str, Override]:
     """The overrides every family has: split sizes, config selection, seed, shard size."""
     return {
         "n_train": Override("training samples per config", _split_size("train")),
         "n_test": Override("test samples per config", _split_size("test")),
         "n_val": Override("validation samples per config", _split_size("val")),
-        "configs": Override(f"which configs to write, e.g. {configs_example}",
-                            lambda card, text: {"select.configs": parse_list(text)}),
+        "configs": Override(f"which configs to write, e.g. {configs_example}", _config_list),
         "seed": Override("master seed",
                          lambda card, text: {"seeding.master_seed": parse_int("seed", text, 0, 2**63 - 1)}),
         "samples_per_shard": Override("samples per shard file", lambda card, text: {

@@ -19,10 +19,14 @@ from pathlib import Path
 import numpy as np
 
 import pdeforge
+from pdeforge import atomic
 from pdeforge.datasets import schema, store
 from pdeforge.datasets.cards import Card, load_card
 from pdeforge.datasets.executors import EXECUTORS
 from pdeforge.datasets.family import ConfigSpec, Family, get_family, single_threaded_numerics
+from pdeforge.datasets.lock import config_locks
+from pdeforge.datasets.manifest import ManifestWriter, read_manifest
+from pdeforge.errors import InvalidValueError
 
 CHUNK = 10  # samples per task: small enough to balance load, large enough to amortise IPC
 
@@ -100,29 +104,96 @@ def _chunk(card_name: str, card_data: dict, overrides: dict, config: str, split:
     return arrays, time.process_time() - t
 
 
+def _all_present(root: Path, card: Card, family: Family, configs, splits, per_shard: int) -> int | None:
+    """Shard count when every config is complete on disk with the same content key (a no-op run
+    that needs no write access), else None. Read-only: manifests and file sizes only."""
+    n = 0
+    for config in configs:
+        cdir = store.config_dir(root, card.name, config.name)
+        try:
+            m = read_manifest(cdir)
+        except Exception:  # noqa: BLE001 - a damaged manifest: the locked path reports it
+            return None
+        if m is None or m.content_key != family.content_key(card, config) or m.samples_per_shard != per_shard:
+            return None
+        if set(m.splits) != set(splits) or any(m.splits[s].n_samples != n_ for s, n_ in splits.items()):
+            return None
+        for split in m.splits.values():
+            if not split.complete:
+                return None
+            for rec in split.shards:
+                path = cdir / rec.file
+                if not path.is_file() or path.stat().st_size != rec.bytes:
+                    return None
+                n += 1
+    return n
+
+
+def _remove_orphans(mw: "ManifestWriter", splits) -> int:
+    """Delete shard files the manifest no longer lists (e.g. after shrinking a split), and
+    split directories of splits the card no longer has; returns how many files went."""
+    listed = mw.listed_files()
+    n = 0
+    for d in mw.cdir.iterdir() if mw.cdir.is_dir() else ():
+        if not d.is_dir():
+            continue
+        for f in d.glob("shard-*.nc"):
+            if f not in listed:
+                f.unlink()
+                n += 1
+        if d.name not in splits and not any(d.iterdir()):
+            d.rmdir()
+    return n
+
+
 def generate_dataset(name: str, overrides: dict[str, str] | None = None, *, root=None,
                      workers: int | None = None, scheduler: str | None = None,
                      force: bool = False, progress: bool = True, log=print) -> RunReport:
+    """Generate (or resume) every selected config of ``name``; see the module docstring.
+
+    Holds each config's write lock (:mod:`pdeforge.datasets.lock`) for the whole run: a second
+    run into the same config fails at once with a clear message."""
     t0 = time.perf_counter()
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise InvalidValueError(f"workers={workers}: need at least 1 worker process")
     card, family = effective_card(name, overrides)
     root = store.resolve_root(root)
-    store.ensure_writable(root / card.name)
     configs = family.configs(card)
     splits = family.splits(card)
     per_shard = int(card.get("storage.samples_per_shard"))
     report = RunReport(card.name, root, configs=[c.name for c in configs])
+    if not force:
+        present = _all_present(root, card, family, configs, splits, per_shard)
+        if present is not None:
+            report.skipped = present
+            log(f"{card.name}: all {present} shards already present under {root / card.name} "
+                "(nothing to do; pass --force to regenerate)")
+            report.seconds = time.perf_counter() - t0
+            return report
+    store.ensure_writable(root / card.name)
+    cdirs = [store.config_dir(root, card.name, c.name) for c in configs]
+    with config_locks(cdirs):
+        return _generate_locked(card, family, root, configs, splits, per_shard, report, t0,
+                                workers=workers, scheduler=scheduler, force=force,
+                                progress=progress, log=log)
 
-    manifests: dict[str, store.ManifestWriter] = {}
+
+def _generate_locked(card, family, root, configs, splits, per_shard, report, t0, *, workers,
+                     scheduler, force, progress, log) -> RunReport:
+    manifests: dict[str, ManifestWriter] = {}
     pending: list[tuple[ConfigSpec, str, int, int]] = []  # shards still to write
     for config in configs:
         cdir = store.config_dir(root, card.name, config.name)
         for split in splits:
-            store.remove_stale_tmp(cdir / split)
-        mw = store.ManifestWriter.open(cdir, dataset=card.name, config=config.name, card=card,
-                                       content_key=family.content_key(card, config),
-                                       splits=splits, per_shard=per_shard, force=force)
+            atomic.remove_stale(cdir / split)
+        mw = ManifestWriter.open(cdir, dataset=card.name, config=config.name, card=card,
+                                 content_key=family.content_key(card, config),
+                                 splits=splits, per_shard=per_shard, force=force)
         manifests[config.name] = mw
         mw.save()
+        removed = _remove_orphans(mw, splits)
+        if removed:
+            log(f"{config.name}: removed {removed} shard file(s) the manifest no longer lists")
         for split, n in splits.items():
             for start, stop in store.shard_ranges(n, per_shard):
                 if mw.done(split, start, stop):
