@@ -14,6 +14,10 @@ A model class registers itself with the :func:`register_model` decorator and
 must subclass :class:`~pdeforge.baselines.common.BaselineModel`, i.e. take
 ``(c_in, c_out, **config)`` and declare ``default_config`` and ``full_config``
 with identical keys.
+
+:data:`MODELS` is a :class:`pdeforge.registry.Registry` like every other registry of the
+project (dataset families, backends, executors): looking up an unknown name raises
+:class:`~pdeforge.errors.UnknownNameError` (a ``ValueError``) listing the known ones.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 import torch
+
+from pdeforge.errors import UnknownNameError
+from pdeforge.registry import Registry
 
 from .common import BaselineModel
 
@@ -34,7 +41,7 @@ __all__ = [
 ]
 
 #: registry name -> model class
-MODELS: dict[str, type[BaselineModel]] = {}
+MODELS: Registry[type[BaselineModel]] = Registry("model")
 
 _RESERVED_KEYS = frozenset({"name", "c_in", "c_out", "preset", "seed"})
 
@@ -49,8 +56,10 @@ def register_model(name: str) -> Callable[[T], T]:
     def decorator(cls: T) -> T:
         if not (isinstance(cls, type) and issubclass(cls, BaselineModel)):
             raise TypeError(f"@register_model({name!r}) needs a BaselineModel subclass, got {cls!r}")
-        if name in MODELS and MODELS[name] is not cls:
-            raise ValueError(f"model name {name!r} is already registered to {MODELS[name].__name__}")
+        if name in MODELS:
+            if MODELS.get(name) is cls:  # the same class twice: nothing to do
+                return cls
+            raise ValueError(f"model name {name!r} is already registered to {MODELS.get(name).__name__}")
         default_keys, full_keys = set(cls.default_config), set(cls.full_config)
         if default_keys != full_keys:
             raise TypeError(
@@ -62,23 +71,23 @@ def register_model(name: str) -> Callable[[T], T]:
         if clash:
             raise TypeError(f"{cls.__name__}: config keys {clash} are reserved by build_model")
         cls.model_name = name
-        MODELS[name] = cls
-        return cls
+        return MODELS.register(name)(cls)
 
     return decorator
 
 
 def list_models() -> list[str]:
     """Sorted names of all registered models."""
-    return sorted(MODELS)
+    return MODELS.names()
 
 
 def get_model_class(name: str) -> type[BaselineModel]:
-    """The class registered under ``name`` (case-insensitive)."""
+    """The class registered under ``name`` (case-insensitive); an unknown name raises
+    :class:`~pdeforge.errors.UnknownNameError` listing the registered models."""
     key = name.lower() if isinstance(name, str) else name
     if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return MODELS[key]
+        raise UnknownNameError("model", str(name), MODELS.names())
+    return MODELS.get(key)
 
 
 def build_model(
@@ -94,8 +103,8 @@ def build_model(
 
     ``preset`` selects the base configuration, ``"default"`` (small, CPU-test
     size) or ``"full"`` (paper size); keyword arguments override single keys of
-    it.  An unknown ``name`` or an unknown config key raises ``ValueError``
-    naming the valid choices.  With ``seed`` given, parameters are initialised
+    it.  An unknown ``name`` (:class:`~pdeforge.errors.UnknownNameError`) or an
+    unknown config key raises a ``ValueError`` naming the valid choices.  With ``seed`` given, parameters are initialised
     from ``torch.manual_seed(seed)`` inside a forked RNG, so the global RNG
     state is left untouched and the result does not depend on it.
     """

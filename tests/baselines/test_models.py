@@ -95,7 +95,7 @@ def test_registry_contains_all_baselines():
     assert ALL_MODELS == sorted(ALL_MODELS)
     for name in ALL_MODELS:
         cls = get_model_class(name)
-        assert MODELS[name] is cls and issubclass(cls, BaselineModel)
+        assert MODELS.get(name) is cls and issubclass(cls, BaselineModel)
         assert cls.model_name == name
         assert set(cls.default_config) == set(cls.full_config), name
 
@@ -109,12 +109,21 @@ def test_model_modules_have_docstrings_with_reference():
 
 
 def test_unknown_model_name_lists_known_names():
+    from pdeforge.errors import UnknownNameError
+    from pdeforge.registry import Registry
+
+    assert isinstance(MODELS, Registry) and MODELS.names() == ALL_MODELS
     with pytest.raises(ValueError) as err:
         build_model("transformer9000", 2, 1)
+    assert isinstance(err.value, UnknownNameError) and err.value.kind == "model"
+    assert err.value.name == "transformer9000" and err.value.known == ALL_MODELS
     msg = str(err.value)
     assert "transformer9000" in msg
     for name in ALL_MODELS:
         assert name in msg
+    assert get_model_class("FNO") is MODELS.get("fno")  # case-insensitive
+    with pytest.raises(UnknownNameError, match="'Transformer'"):
+        get_model_class("Transformer")
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -138,7 +147,15 @@ def test_bad_preset_and_channel_counts():
         build_model("unet", 1, 2.5)
 
 
-def test_register_model_rejects_duplicates_and_non_models():
+def test_register_model_rejects_duplicates_and_non_models(monkeypatch):
+    import pdeforge.baselines.registry as registry_mod
+    from pdeforge.registry import Registry
+
+    scratch = Registry("model")  # a private copy: the test's registrations do not leak
+    for name in ALL_MODELS:
+        scratch.register(name)(MODELS.get(name))
+    monkeypatch.setattr(registry_mod, "MODELS", scratch)
+
     class Tiny(BaselineModel):
         default_config = {"k": 1}
         full_config = {"k": 2}
@@ -146,21 +163,21 @@ def test_register_model_rejects_duplicates_and_non_models():
         def forward(self, a):
             return a[:, : self.c_out] * self.config["k"]
 
-    try:
-        register_model("tiny_test_model")(Tiny)
-        assert "tiny_test_model" in list_models()
-        m = build_model("tiny_test_model", 2, 1, preset="full")
-        assert m.config == {"k": 2}
-        with pytest.raises(ValueError, match="already registered"):
-            register_model("tiny_test_model")(type("Other", (Tiny,), {}))
-    finally:
-        MODELS.pop("tiny_test_model", None)
+    register_model("tiny_test_model")(Tiny)
+    assert "tiny_test_model" in list_models() and "tiny_test_model" not in MODELS
+    m = build_model("tiny_test_model", 2, 1, preset="full")
+    assert m.config == {"k": 2} and Tiny.model_name == "tiny_test_model"
+    assert register_model("tiny_test_model")(Tiny) is Tiny  # the same class twice: a no-op
+    with pytest.raises(ValueError, match="already registered to Tiny"):
+        register_model("tiny_test_model")(type("Other", (Tiny,), {}))
     with pytest.raises(TypeError):
         register_model("not_a_model")(torch.nn.Linear)
     bad = type("Bad", (BaselineModel,), {"default_config": {"a": 1}, "full_config": {"b": 1}})
     with pytest.raises(TypeError, match="same keys"):
         register_model("bad_test_model")(bad)
-    assert "not_a_model" not in MODELS and "bad_test_model" not in MODELS
+    with pytest.raises(ValueError, match="lower-case"):
+        register_model("Upper")
+    assert "not_a_model" not in scratch and "bad_test_model" not in scratch
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
