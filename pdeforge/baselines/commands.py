@@ -72,6 +72,7 @@ def _literal(text: str) -> Any:
 
 def _convert(key: str, text: str, hint: Any) -> Any:
     from pdeforge.errors import InvalidValueError
+    from pdeforge.options import parse_bool
 
     args = set(typing.get_args(hint))
     optional = type(None) in args
@@ -85,17 +86,15 @@ def _convert(key: str, text: str, hint: Any) -> Any:
         return None
     try:
         if base is bool:
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
+            return parse_bool(key, text)
         if base is int:
             return int(text)
         if base is float:
             return float(text)
+    except InvalidValueError:
+        raise
     except ValueError:
-        kind = {bool: "true/false", int: "an integer", float: "a number"}[base]
+        kind = {int: "an integer", float: "a number"}[base]
         raise InvalidValueError(f"{key}={text!r}: expected {kind}"
                                 f"{' or none' if optional else ''}") from None
     return text
@@ -104,20 +103,19 @@ def _convert(key: str, text: str, hint: Any) -> Any:
 def parse_train_options(name: str, items: list[str], root: str | None = None):
     """``pdeforge train NAME key=value ...`` -> a validated :class:`TrainConfig`.
 
-    Unknown keys raise :class:`~pdeforge.errors.UnknownNameError` listing the valid keys (the
-    TrainConfig fields, their aliases, and the chosen model's configuration keys); an unknown
-    model raises it listing the registered models.
+    The words are split by :func:`pdeforge.options.parse_key_values` (a word without ``=`` or a
+    key given twice is an :class:`~pdeforge.errors.InvalidValueError`); booleans are read by
+    :func:`pdeforge.options.parse_bool`. Unknown keys raise
+    :class:`~pdeforge.errors.UnknownNameError` listing the valid keys (the TrainConfig fields,
+    their aliases, and the chosen model's configuration keys); an unknown model raises it
+    listing the registered models.
     """
     from pdeforge.baselines.registry import get_model_class, list_models
     from pdeforge.baselines.train import TrainConfig
     from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
+    from pdeforge.options import parse_key_values
 
-    kv: dict[str, str] = {}
-    for item in items:
-        if "=" not in item:
-            raise PdeforgeError(f"expected key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        kv[key.strip()] = value.strip()
+    kv = parse_key_values(items)  # refuses words without '=', empty and repeated keys
 
     fields = _fields()
     settable = {k for k in fields if k not in ("dataset", "model_config")}
@@ -131,16 +129,21 @@ def parse_train_options(name: str, items: list[str], root: str | None = None):
         values["root"] = root
     overrides: dict[str, Any] = {}
     valid = sorted(settable | set(ALIASES)) + [f"model.{k}" for k in model_keys] + model_keys
+    given: dict[tuple[str, str], str] = {}  # (table, field) -> the word's key
     for key, text in kv.items():
         field = ALIASES.get(key, key)
         if field in settable:
-            values[field] = _convert(key, text, fields[field])
+            table, value = "train", _convert(key, text, fields[field])
         elif key.startswith("model.") and key[6:] in model_keys:
-            overrides[key[6:]] = _literal(text)
+            table, field, value = "model", key[6:], _literal(text)
         elif key in model_keys:
-            overrides[key] = _literal(text)
+            table, value = "model", _literal(text)
         else:
             raise UnknownNameError("parameter", key, valid)
+        if (table, field) in given:  # two spellings of one key: out= and out_dir=, width= and model.width=
+            raise InvalidValueError(f"{given[table, field]}= and {key}= set the same {field!r}; give it once")
+        given[table, field] = key
+        (values if table == "train" else overrides)[field] = value
     values["model"] = model
     values["model_config"] = overrides
     cfg = TrainConfig(**values)
