@@ -14,7 +14,9 @@ Claims file (TOML), one ``[[claim]]`` table per claim::
 The board's value is the one the leaderboard shows: the mean over test samples of the
 per-sample metric (:func:`pdeforge.leaderboard.score.summarize`).  A claim about an entry
 that does not exist, or a metric the entry lacks, fails (it is not an error); a malformed
-file raises :class:`~pdeforge.leaderboard.errors.ClaimsError`.
+file raises :class:`~pdeforge.leaderboard.errors.ClaimsError`, and a ``board_dir`` that is
+not a board folder (missing, or without ``entries/``) a
+:class:`~pdeforge.leaderboard.errors.BoardError` (the command's exit status 2, not 1).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdeforge.leaderboard.entries import list_entries
+from pdeforge.leaderboard.entries import list_entries, require_board
 from pdeforge.leaderboard.errors import ClaimsError
 
 __all__ = ["Claim", "ClaimResult", "read_claims", "check_claims"]
@@ -115,7 +117,7 @@ def check_claims(path, board_dir="leaderboard") -> list[ClaimResult]:
     from pdeforge.leaderboard.score import summarize
 
     claims = read_claims(path)
-    entries = list_entries(board_dir)
+    entries = list_entries(require_board(board_dir))
     cache = {}
     results = []
     for c in claims:

@@ -2,6 +2,7 @@
 
     pdeforge score PRED --dataset NAME [--out SCORES.nc] [--metrics a,b] [--by PARAM|none]
     pdeforge submit PRED --meta META.toml --dataset NAME [--board DIR] [--slug S] [--force]
+                    [--allow-exact]
     pdeforge leaderboard [--board DIR]                 render LEADERBOARD.md, index.html, plots
     pdeforge reproduce ENTRY [--predictions PRED]      re-score, compare bit for bit
     pdeforge reproduce ENTRY --retrain [--out DIR]     retrain from [training], compare
@@ -49,10 +50,17 @@ def cmd_score(args) -> int:
     by = None
     if args.by is not None:
         by = False if args.by.lower() in ("none", "") else _split(args.by)
+    from pdeforge.leaderboard.score import ROUND_OFF_REL_L2, round_off_level
+
     table = summarize(scores, by=by)
     print(f"{scores.attrs['dataset']}/{scores.attrs['config']}  model {scores.attrs['model']!r}  "
           f"({scores.sizes['sample']} test samples)")
     _print_summary(table)
+    exact = round_off_level(scores)
+    if exact is not None:
+        print(f"note: mean rel_l2 {exact:.3g} is at round-off (below {ROUND_OFF_REL_L2:g}): "
+              "these are the stored truth, not a model's predictions; `pdeforge submit` "
+              "refuses them without --allow-exact")
     print(f"wrote per-sample scores to {out}")
     return 0
 
@@ -63,7 +71,8 @@ def cmd_submit(args) -> int:
     from pdeforge.leaderboard.submit import submit
 
     entry_dir = submit(args.predictions, args.meta, args.dataset, board_dir=args.board,
-                       root=args.root, slug=args.slug, overwrite=args.force)
+                       root=args.root, slug=args.slug, overwrite=args.force,
+                       allow_exact=args.allow_exact)
     entry = read_entry(entry_dir)
     print(f"stored entry {entry_dir}")
     _print_summary(summarize(entry.scores(), by=False, metrics=["rel_l2"]))
@@ -123,6 +132,9 @@ def add_commands(sub) -> None:
     s.add_argument("--board", default=DEFAULT_BOARD, metavar="DIR")
     s.add_argument("--slug", help="entry directory name (default: from the model name)")
     s.add_argument("--force", action="store_true", help="replace an existing entry")
+    s.add_argument("--allow-exact", action="store_true",
+                   help="store an entry whose mean rel_l2 is at round-off (below 1e-6: the "
+                        "stored truth, e.g. a solver baseline); it is flagged on the board")
     s.set_defaults(fn=cmd_submit)
 
     s = sub.add_parser("leaderboard", help="render LEADERBOARD.md, index.html and plots")

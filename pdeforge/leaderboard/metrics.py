@@ -112,6 +112,9 @@ class Metric:
     doc: the pinned definition (the function's docstring).
     higher_is_better: always ``False`` for the built-in error metrics.
     accepts_mask: whether ``fn`` takes a ``mask=`` keyword (boundary mask).
+    relative: whether the metric divides by a norm of the target, so that it is NaN *by
+        design* for a degenerate (zero / constant) target (see the module docstring).  For
+        the other metrics NaN or inf can only come from the inputs or from overflow.
     """
 
     name: str
@@ -119,6 +122,7 @@ class Metric:
     doc: str
     higher_is_better: bool = False
     accepts_mask: bool = False
+    relative: bool = False
 
     def __call__(self, pred, target, **kwargs):
         return self.fn(pred, target, **kwargs)
@@ -129,7 +133,7 @@ METRICS: dict[str, Metric] = {}
 
 
 def register_metric(name: str | None = None, *, higher_is_better: bool = False,
-                    accepts_mask: bool = False):
+                    accepts_mask: bool = False, relative: bool = False):
     """Decorator registering ``fn`` in :data:`METRICS` under ``name``.
 
     The function's docstring becomes ``Metric.doc``.  Registering an existing
@@ -142,7 +146,7 @@ def register_metric(name: str | None = None, *, higher_is_better: bool = False,
         if key in METRICS:
             raise ValueError(f"metric {key!r} is already registered")
         doc = (fn.__doc__ or "").strip()
-        METRICS[key] = Metric(key, fn, doc, higher_is_better, accepts_mask)
+        METRICS[key] = Metric(key, fn, doc, higher_is_better, accepts_mask, relative)
         return fn
 
     return deco
@@ -243,7 +247,7 @@ def radial_wavenumber(space_shape: Sequence[int]) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-@register_metric("rel_l2")
+@register_metric("rel_l2", relative=True)
 def rel_l2(pred, target, *, ndim_space: int = 2):
     """Relative L2 error ``||p - y||_2 / ||y||_2`` over the spatial points.
 
@@ -268,7 +272,7 @@ def rmse(pred, target, *, ndim_space: int = 2):
     return _result(np.sqrt(np.mean((p - y) ** 2, axis=axes)))
 
 
-@register_metric("nrmse")
+@register_metric("nrmse", relative=True)
 def nrmse(pred, target, *, ndim_space: int = 2):
     """Normalised RMSE ``rmse / sqrt(mean_x y^2)`` (PDEBench nRMSE).
 
@@ -282,7 +286,7 @@ def nrmse(pred, target, *, ndim_space: int = 2):
     return _safe_ratio(num, den, y, axes, "nrmse")
 
 
-@register_metric("vrmse")
+@register_metric("vrmse", relative=True)
 def vrmse(pred, target, *, ndim_space: int = 2):
     """Variance-scaled RMSE ``rmse / std_x(y)`` (The Well's VRMSE).
 

@@ -39,7 +39,6 @@ validates a file against the generated dataset; every problem raises
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -131,13 +130,26 @@ def open_reference(dataset: str, config: str, root=None, *, label="predictions")
 # --------------------------------------------------------------------------- writing
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_netcdf_atomic(ds, path: Path) -> Path:
-    """``ds.to_netcdf`` via a temporary file in the same directory, fsync and rename."""
-    return store.write_netcdf_atomic(ds, path)
+    """``ds.to_netcdf`` (h5netcdf) through :func:`pdeforge.atomic.atomic_path`.
+
+    An unwritable destination (permissions, read-only file system, a file where a directory
+    should be, an existing directory) raises :class:`~pdeforge.errors.StoreError` naming it.
+    """
+    from pdeforge.atomic import atomic_path
+    from pdeforge.errors import StoreError
+
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"cannot write {path}: it is a directory")
+    for above in path.parents:
+        if above.exists():
+            if not above.is_dir():
+                raise StoreError(f"cannot write {path}: {above} is not a directory")
+            break
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+    return path
 
 
 def write_predictions(path, predictions, dataset: str, config: str, model: str, root=None):

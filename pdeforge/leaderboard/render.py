@@ -17,6 +17,15 @@ the predictions file is stored in the entry and the dataset is available under t
 root.  All submission text is HTML-escaped (and Markdown-escaped in ``LEADERBOARD.md``);
 only ``http(s)`` links become links.  The output does not contain timestamps, so rendering
 the same entries twice gives the same files.
+
+Entries are compared only on the same test set (:attr:`Entry.test_set`: size and a hash of
+the sample indices): a config whose entries were scored on different test sets gets one
+table per test set (each with its own sample count, and a warning), and each counts as its
+own column of the aggregate ranking.  An entry whose mean ``rel_l2`` is below
+:data:`~pdeforge.leaderboard.score.ROUND_OFF_REL_L2` (it reproduces the stored truth to
+round-off; only stored with ``--allow-exact``) is flagged "at round-off" in both pages.
+Every entry is re-validated first (:meth:`Entry.validate`); a hand-edited ``meta.json`` is
+refused, naming the file.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ class Row:
     key: str  # model name used in the aggregate ranking (unique within a config)
     summary: object  # DataFrame of summarize()
     rank: int = 0
+    round_off: float | None = None  # mean rel_l2 when at round-off (flagged)
 
     def value(self, metric, by="all", group="all"):
         s = self.summary
@@ -71,13 +81,30 @@ class Section:
     groups: list[tuple[str, float, float]] = field(default_factory=list)  # (name, lo, hi)
     versions: list[str] = field(default_factory=list)
     n_samples: int = 0
+    test_set: str = ""  # indices_sha256 of the section's test set
+    split_tables: bool = False  # the config has entries on more than one test set
     plot: str | None = None
     examples: dict[str, str] = field(default_factory=dict)  # slug -> png name
     example_note: str = ""
 
     @property
     def anchor(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.dataset}--{self.config}")
+        base = f"{self.dataset}--{self.config}"
+        if self.split_tables:
+            base += f"--n{self.n_samples}-{self.test_set[:8]}"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", base)
+
+    @property
+    def column(self) -> str:
+        """Name of the section in the aggregate ranking."""
+        name = f"{self.dataset}/{self.config}"
+        return name + (f" [{self.n_samples} test samples, {self.test_set[:8]}]"
+                       if self.split_tables else "")
+
+    @property
+    def title_suffix(self) -> str:
+        return (f" ({self.n_samples} test samples, indices {self.test_set[:8]})"
+                if self.split_tables else "")
 
 
 def _sort_key(row: Row):
@@ -87,24 +114,30 @@ def _sort_key(row: Row):
 
 
 def _build_sections(entries: list[Entry]) -> list[Section]:
-    from pdeforge.leaderboard.score import summarize
+    from pdeforge.leaderboard.score import round_off_level, summarize
 
-    by_config: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    by_test_set: dict[tuple[str, str, int, str], list[Entry]] = defaultdict(list)
     for e in entries:
-        by_config[(e.dataset, e.config)].append(e)
+        ts = e.test_set
+        by_test_set[(e.dataset, e.config, -int(ts["n_samples"]), ts["indices_sha256"])].append(e)
+    n_sets = defaultdict(int)
+    for dataset, config, _, _ in by_test_set:
+        n_sets[(dataset, config)] += 1
     sections = []
-    for (dataset, config), group in sorted(by_config.items()):
+    for (dataset, config, neg_n, test_set), group in sorted(by_test_set.items()):
         names = [e.model for e in group]
         rows = []
         for e in group:
             key = e.model if names.count(e.model) == 1 else f"{e.model} ({e.slug})"
-            rows.append(Row(e, key, summarize(e.scores())))
+            rows.append(Row(e, key, summarize(e.scores()), round_off=round_off_level(e.scores())))
         rows.sort(key=_sort_key)
         for i, r in enumerate(rows, 1):
             r.rank = i
         sec = Section(dataset, config, rows)
         first = rows[0].entry.scores()
-        sec.n_samples = int(first.sizes["sample"])
+        sec.n_samples = -neg_n  # the section's own test set, the same for every row
+        sec.test_set = test_set
+        sec.split_tables = n_sets[(dataset, config)] > 1
         sec.versions = sorted({e.meta["content_key"] for e in group})
         groupings = str(first.attrs.get("groupings", "")).split()
         s = rows[0].summary
@@ -127,7 +160,7 @@ def _aggregate(sections: list[Section]):
     for sec in sections:
         for r in sec.rows:
             v = r.value(RANK_METRIC)
-            records.append({"dataset": f"{sec.dataset}/{sec.config}", "model": r.key,
+            records.append({"dataset": sec.column, "model": r.key,
                             "score": v[0] if v else math.nan})
     if not records:
         return None
@@ -194,6 +227,18 @@ def _group_label(sec: Section, g) -> str:
 
 # --------------------------------------------------------------------------- markdown
 
+_ROUND_OFF_FLAG = "at round-off"
+_SPLIT_WARNING = "entries of this config were scored on different test sets"
+
+
+def _round_off_note() -> str:
+    from pdeforge.leaderboard.score import ROUND_OFF_REL_L2
+
+    return (f"mean {RANK_METRIC} below {ROUND_OFF_REL_L2:g}: the predictions reproduce the "
+            "stored truth to round-off (the truth itself, or the generating solver re-run), "
+            "not a learned model; stored with --allow-exact and ranked for reference only.")
+
+
 
 def _markdown(sections: list[Section], ranks) -> str:
     out = ["# pdeforge leaderboard", "",
@@ -213,11 +258,16 @@ def _markdown(sections: list[Section], ranks) -> str:
         out.append(f"| {i} | {_md(model)} | {r.mean_rank:.2f} | {int(r.n_datasets)} |")
     out.append("")
     for sec in sections:
-        out += [f"## {_md(sec.dataset)} / {_md(sec.config)}", ""]
+        out += [f"## {_md(sec.dataset)} / {_md(sec.config)}{_md(sec.title_suffix)}", ""]
         out.append(f"{sec.n_samples} test samples; dataset version (content key) "
                    + ", ".join(f"`{v[:12]}`" for v in sec.versions)
                    + (" — **entries were scored on different dataset versions**"
                       if len(sec.versions) > 1 else "") + ".")
+        if sec.split_tables:
+            out.append("")
+            out.append(f"**{_SPLIT_WARNING}**: this table holds the entries on the "
+                       f"{sec.n_samples}-sample test set (indices sha256 "
+                       f"`{sec.test_set[:12]}`); they are ranked only against each other.")
         out.append("")
         head = ["#", "Model", f"{RANK_METRIC} (95 % CI)"]
         head += [f"{RANK_METRIC} {sec.grouping} {_group_label(sec, g)}" for g in sec.groups]
@@ -227,7 +277,9 @@ def _markdown(sections: list[Section], ranks) -> str:
         out.append("|" + "|".join("---:" if i == 0 else "---" for i in range(len(head))) + "|")
         for r in sec.rows:
             sub = r.entry.submission
-            cells = [str(r.rank), _md(sub["model"]), _ci(r.value(RANK_METRIC))]
+            model = _md(sub["model"]) + (f" ⚠ **{_ROUND_OFF_FLAG}**" if r.round_off is not None
+                                         else "")
+            cells = [str(r.rank), model, _ci(r.value(RANK_METRIC))]
             cells += [_num((r.value(RANK_METRIC, sec.grouping, g[0]) or (None,))[0])
                       for g in sec.groups]
             cells += [_num((r.value(m) or (None,))[0]) for m in TABLE_METRICS if m != RANK_METRIC]
@@ -241,6 +293,8 @@ def _markdown(sections: list[Section], ranks) -> str:
                       _md(", ".join(sub["authors"])), " ".join(links) or "–"]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+        if any(r.round_off is not None for r in sec.rows):
+            out += [f"⚠ **{_ROUND_OFF_FLAG}**: {_md(_round_off_note())}", ""]
         if sec.plot:
             alt = _md(f"{RANK_METRIC} per test sample against {sec.grouping}")
             out += [f"![{alt}]({PLOTS}/{sec.plot})", ""]
@@ -264,6 +318,7 @@ aside .card{position:sticky;top:12px}
 h2{font-size:17px;margin:0 0 6px}
 .meta{color:#5a6372;margin:0 0 10px;font-size:13px}
 .warn{color:#a33}
+.flag{color:#a33;font-weight:600;font-size:12px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:13px;width:100%}
 th,td{padding:5px 7px;border-bottom:1px solid #e5e8ec;text-align:left;white-space:nowrap;vertical-align:top}
@@ -348,13 +403,18 @@ def _metric_cell(v, ci: bool = True) -> str:
 
 def _section_html(sec: Section) -> str:
     out = [f'<section id="{_h(sec.anchor)}">',
-           f"<h2>{_h(sec.dataset)} / {_h(sec.config)}</h2>"]
+           f"<h2>{_h(sec.dataset)} / {_h(sec.config)}{_h(sec.title_suffix)}</h2>"]
     versions = ", ".join(f"<code>{_h(v[:12])}</code>" for v in sec.versions)
     warn = (' <span class="warn">entries were scored on different dataset versions</span>'
             if len(sec.versions) > 1 else "")
     out.append(f'<p class="meta">{sec.n_samples} test samples · dataset version '
                f"{versions}{warn} · sorted by mean {RANK_METRIC} "
                "(click a column header to re-sort)</p>")
+    if sec.split_tables:
+        out.append(f'<p class="meta warn">{_h(_SPLIT_WARNING)}: this table holds the entries '
+                   f"on the {sec.n_samples}-sample test set (indices sha256 "
+                   f"<code>{_h(sec.test_set[:12])}</code>); they are ranked only against each "
+                   "other.</p>")
     head = [("#", True), ("Model", False), (_h(f"{RANK_METRIC} (95 % CI)"), True)]
     head += [(_h(f"{RANK_METRIC}, {sec.grouping} {g[0]}")
               + f'<span class="sub">{_h(_group_label(sec, g).split(" ", 1)[1])}</span>', True)
@@ -372,7 +432,9 @@ def _section_html(sec: Section) -> str:
             u = _safe_url(sub.get(k))
             if u:
                 links.append(f'<a href="{_h(u)}" rel="noopener noreferrer nofollow">{k}</a>')
-        model = (f"{_h(sub['model'])}"
+        flag = (f' <span class="flag" title="{_h(_round_off_note())}">⚠ {_ROUND_OFF_FLAG}'
+                f"</span>" if r.round_off is not None else "")
+        model = (f"{_h(sub['model'])}{flag}"
                  f'<span class="sub">{_h(", ".join(sub["authors"]))}</span>'
                  f'<span class="sub">{" · ".join(links)}</span>')
         cells.append(_td(model, sort=sub["model"], cls="model",
@@ -389,6 +451,8 @@ def _section_html(sec: Section) -> str:
                          sort=repr(float(sub["train_time_hours"])), cls="train"))
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
+    if any(r.round_off is not None for r in sec.rows):
+        out.append(f'<p class="meta warn">⚠ {_ROUND_OFF_FLAG}: {_h(_round_off_note())}</p>')
 
     # every metric, collapsed
     metrics = list(sec.rows[0].entry.scores().data_vars)
@@ -458,7 +522,8 @@ def _html(sections: list[Section], ranks) -> str:
         parts.append("</tbody></table></div>")
         parts.append("<h2 style=\"margin-top:14px\">Configs</h2><ul>"
                      + "".join(f'<li><a href="#{_h(s.anchor)}">{_h(s.dataset)} / '
-                               f"{_h(s.config)}</a> ({len(s.rows)})</li>" for s in sections)
+                               f"{_h(s.config)}{_h(s.title_suffix)}</a> ({len(s.rows)})</li>"
+                               for s in sections)
                      + "</ul></div>")
     parts.append("</aside></div>")
     parts.append("<footer><p>Generated by <code>pdeforge leaderboard</code>. Re-score any entry "
@@ -471,7 +536,10 @@ def _html(sections: list[Section], ranks) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    from pdeforge.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
 
 
 def _error_plot(sec: Section, path: Path) -> None:
@@ -593,26 +661,28 @@ def render(board_dir="leaderboard", root=None) -> dict[str, object]:
     "entries": n}``.  An entry whose ``scores.nc`` does not match the sha256 recorded in its
     ``meta.json`` raises :class:`~pdeforge.leaderboard.errors.BoardError`.
     """
-    from pdeforge.leaderboard.predictions import _tmp_name
+    from pdeforge.atomic import write_text
+    from pdeforge.errors import StoreError
 
     board = Path(board_dir)
-    board.mkdir(parents=True, exist_ok=True)
-    entries = list_entries(board)
+    entries = [e.validate() for e in list_entries(board)]
     sections = _build_sections(entries)
     ranks = _aggregate(sections)
-    plots = _plots(sections, board / PLOTS, root) if sections else []
-    keep = {p.name for p in plots}
-    if (board / PLOTS).is_dir():
-        for old in (board / PLOTS).glob("*.png"):
-            if old.name not in keep:
-                old.unlink()
-    written = {}
-    for name, text in (("LEADERBOARD.md", _markdown(sections, ranks)),
-                       ("index.html", _html(sections, ranks))):
-        path = board / name
-        tmp = _tmp_name(path)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written[name] = path
+    try:
+        board.mkdir(parents=True, exist_ok=True)
+        plots = _plots(sections, board / PLOTS, root) if sections else []
+        keep = {p.name for p in plots}
+        if (board / PLOTS).is_dir():
+            for old in (board / PLOTS).glob("*.png"):
+                if old.name not in keep:
+                    old.unlink()
+        written = {}
+        for name, text in (("LEADERBOARD.md", _markdown(sections, ranks)),
+                           ("index.html", _html(sections, ranks))):
+            written[name] = write_text(board / name, text)
+    except OSError as exc:  # mkdir / unlink on a read-only board (writes raise StoreError)
+        where = exc.filename or board
+        raise StoreError(f"cannot write the board in {board}: {where}: "
+                         f"{exc.strerror or exc}") from None
     return {"markdown": written["LEADERBOARD.md"], "html": written["index.html"],
             "plots": plots, "entries": len(entries)}

@@ -107,6 +107,15 @@ def compare_scores(stored, fresh) -> list[str]:
     return problems
 
 
+def _check_stored_metadata(entry) -> None:
+    """Refuse an entry whose meta.json does not pass the submit-time validation (or whose
+    scores.nc is missing or altered: those are reported by the checks instead)."""
+    path = entry.scores_path
+    if not path.is_file() or store.file_sha256(path) != entry.meta["scores"].get("sha256"):
+        return  # the "scores.nc sha256" check reports it
+    entry.validate()
+
+
 def _check_stored_scores(report, entry) -> tuple[Path | None, bool]:
     """Record whether the entry's ``scores.nc`` exists and matches its sha256 in meta.json.
 
@@ -148,6 +157,7 @@ def reproduce(entry_dir, predictions=None, root=None, *, retrain: bool = False, 
     if out_dir is not None:
         raise InvalidValueError("out_dir is only used with retrain=True")
     entry = read_entry(entry_dir)
+    _check_stored_metadata(entry)
     report = ReproduceReport(Path(entry_dir))
     pred_path = Path(predictions) if predictions else entry.predictions_path
     if pred_path is None:
@@ -392,6 +402,7 @@ def retrain_entry(entry_dir, root=None, out_dir=None, *, progress: bool = False)
     from pdeforge.leaderboard.submit import validate_training
 
     entry = read_entry(entry_dir)
+    _check_stored_metadata(entry)
     training = entry.submission.get("training")
     if not training:
         raise NotSupportedError(

@@ -44,6 +44,13 @@ The ``[training]`` table is checked against :class:`pdeforge.baselines.train.Tra
 (unknown keys, types, names and ranges; ``resolution`` must be absent because such a run
 writes no predictions at the stored grid) and stored complete, defaults filled in, as
 ``meta.json``'s ``submission.training``.
+
+Limits (refused beyond them, so that nobody can put megabytes of text onto the page):
+``model`` 100 characters, ``hardware`` 200, each author 200 and at most 100 authors, ``paper``
+and ``code`` 500, ``notes`` 2000.  Placeholder authors (``""``, "FILL IN", "TODO", "TBD",
+"anonymous", "unknown", "n/a", "your name", the template's "A. Author" …, see
+:data:`PLACEHOLDER_AUTHORS`) are refused: an entry needs people who answer for it.  A
+``date`` more than one day after today (UTC; one day of slack for time zones) is refused.
 """
 
 from __future__ import annotations
@@ -58,13 +65,18 @@ from typing import Any
 
 from pdeforge.datasets import store
 from pdeforge.leaderboard.entries import (
-    ENTRY_FORMAT, META, PREDICTIONS, SCORES, entries_dir, read_entry,
+    ENTRY_FORMAT,
+    META,
+    PREDICTIONS,
+    SCORES,
+    entries_dir,
+    read_entry,
 )
 from pdeforge.leaderboard.errors import BoardError, MetadataError, SubmissionError
 
-__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "TRAINING_EXCLUDED", "read_metadata",
-           "validate_metadata", "validate_training", "training_fields", "training_toml",
-           "slugify", "submit"]
+__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "TRAINING_EXCLUDED", "TEXT_LIMITS",
+           "MAX_AUTHORS", "PLACEHOLDER_AUTHORS", "read_metadata", "validate_metadata",
+           "validate_training", "training_fields", "training_toml", "slugify", "submit"]
 
 #: predictions files smaller than this are copied into the entry, larger ones referenced
 COPY_LIMIT_BYTES = 2_000_000
@@ -88,6 +100,18 @@ META_FIELDS: dict[str, tuple[bool, str]] = {
     "notes": (False, "a string"),
     "training": (False, "a table of TrainConfig fields (the run's training configuration)"),
 }
+
+#: longest accepted value of each free-text field, in characters (each author for "authors")
+TEXT_LIMITS = {"model": 100, "hardware": 200, "authors": 200, "paper": 500, "code": 500,
+               "notes": 2000}
+MAX_AUTHORS = 100
+#: author names that are placeholders, compared after lower-casing and dropping everything
+#: but letters, digits and spaces ("<Your Name>" -> "your name")
+PLACEHOLDER_AUTHORS = frozenset({
+    "", "fill in", "fillin", "fill me in", "todo", "tbd", "tba", "xxx", "anonymous", "anon",
+    "unknown", "n a", "na", "none", "nobody", "name", "your name", "author", "authors",
+    "a author", "b author", "first author", "john doe", "jane doe", "someone", "me",
+})
 
 #: TrainConfig fields that describe where a run happens, not what it is: never recorded
 TRAINING_EXCLUDED = ("out_dir", "root", "progress")
@@ -131,13 +155,22 @@ def _url(v) -> bool:
     return isinstance(v, str) and re.match(r"^https?://[^\s]+$", v) is not None
 
 
+def _placeholder(name: str) -> bool:
+    key = " ".join(re.sub(r"[^0-9a-z ]+", " ", name.lower()).split())
+    return key in PLACEHOLDER_AUTHORS
+
+
 def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
-                      dataset: str | None = None, config: str | None = None) -> dict[str, Any]:
+                      dataset: str | None = None, config: str | None = None,
+                      today: _dt.date | None = None, today_is: str = "today") -> dict[str, Any]:
     """Check types and values; return the normalised metadata (date as ISO string).
 
     ``splits`` (the dataset's split names) enables the check of ``train_split``;
     ``dataset`` and ``config`` (the entry's) the check of the ``[training]`` table's names
-    (:func:`validate_training`).  All problems are reported at once in one
+    (:func:`validate_training`).  ``today`` (default: today in UTC) is the latest accepted
+    ``date`` (plus one day for time zones); when re-validating a stored entry it is the day
+    it was scored (``today_is`` words the message).  Free-text fields are limited to
+    :data:`TEXT_LIMITS` characters.  All problems are reported at once in one
     :class:`MetadataError`.
     """
     problems = []
@@ -151,16 +184,45 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
     out: dict[str, Any] = {}
 
     def bad(key, value):
-        problems.append(f"{key!r} must be {META_FIELDS[key][1]}, got {value!r}")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:60] + f"… ({len(shown)} characters)"
+        problems.append(f"{key!r} must be {META_FIELDS[key][1]}, got {shown}")
 
+    def too_long(key, text) -> bool:
+        limit = TEXT_LIMITS[key]
+        if len(text) > limit:
+            what = "an author name" if key == "authors" else repr(key)
+            problems.append(f"{what} is {len(text)} characters long; at most {limit} are "
+                            "accepted")
+            return True
+        return False
+
+    if today is None:
+        today = _dt.datetime.now(_dt.timezone.utc).date()
     for key in META_FIELDS:
         if key not in meta:
             continue
         v = meta[key]
+        if key in TEXT_LIMITS and key != "authors" and isinstance(v, str) and too_long(key, v):
+            continue
         if key in ("model", "hardware"):
             ok = _nonempty_str(v)
         elif key == "authors":
-            ok = isinstance(v, list) and bool(v) and all(_nonempty_str(a) for a in v)
+            ok = isinstance(v, list) and bool(v) and all(isinstance(a, str) for a in v)
+            if ok:
+                if len(v) > MAX_AUTHORS:
+                    problems.append(f"'authors' lists {len(v)} names; at most {MAX_AUTHORS} "
+                                    "authors are accepted")
+                    continue
+                if any(too_long(key, a) for a in v):
+                    continue
+                fake = [a for a in v if _placeholder(a)]
+                if fake:
+                    problems.append(f"'authors' holds placeholder name(s) "
+                                    f"{', '.join(map(repr, fake))}: give the real names of the "
+                                    "people who answer for the entry")
+                    continue
         elif key in ("paper", "code"):
             ok = _url(v)
         elif key == "parameters":
@@ -179,6 +241,10 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
                 except ValueError:
                     pass
             ok = isinstance(v, _dt.date)
+            if ok and v > today + _dt.timedelta(days=1):
+                when = "in the future" if today_is == "today" else f"after {today_is}"
+                problems.append(f"'date' {v.isoformat()} is {when} ({today.isoformat()})")
+                continue
             if ok:
                 v = v.isoformat()
         elif key == "training":
@@ -331,30 +397,60 @@ def training_toml(cfg) -> str:
 
 
 def slugify(name: str) -> str:
-    """Directory-safe name: lowercase ``[a-z0-9._-]``, other runs replaced by ``-``."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:64].strip("-._")
-    return slug or "model"
+    """Directory-safe name: lowercase ``[a-z0-9._-]``, other runs replaced by ``-``.
+
+    A name of plain ASCII letters, digits and ``._-`` (plus spaces/punctuation replaced by
+    ``-``) keeps its readable slug (``"FNO-64"`` -> ``"fno-64"``).  A name with non-ASCII
+    characters is transliterated where Unicode allows (``"Café"`` -> ``"cafe"``) and gets the
+    first 8 hex digits of the sha256 of the name appended, so ``"Модель"`` and ``"模型"`` do not
+    both become ``"model"``; a name with nothing left becomes ``"model-<hash>"``.  Slugs of
+    different names can still coincide (``"FNO 64"`` and ``"fno-64"``): :func:`submit`
+    refuses to store one model under another model's entry, even with ``overwrite``.
+    """
+    import hashlib
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", ascii_name.lower()).strip("-._")[:55].strip("-._")
+    if slug and name.isascii():
+        return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:64].strip("-._")
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{slug or 'model'}-{digest}"
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+def _test_set_words(ts: dict) -> str:
+    return f"{ts['n_samples']} test samples (indices sha256 {ts['indices_sha256'][:12]}…)"
 
 
 def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=None, *,
            slug: str | None = None, overwrite: bool = False,
-           copy_limit: int = COPY_LIMIT_BYTES) -> Path:
+           copy_limit: int = COPY_LIMIT_BYTES, allow_exact: bool = False) -> Path:
     """Validate, score and store a submission; returns the entry directory.
 
     The entry goes to ``<board_dir>/entries/<dataset>/<config>/<slug>/`` (``slug`` defaults
     to :func:`slugify` of the model name).  An existing entry of the same slug, or another
-    entry of the same model name for the same config, is refused unless ``overwrite``.
-    The entry is assembled in a temporary directory and renamed into place.
+    entry of the same model name for the same config, is refused unless ``overwrite``;
+    an entry of *another* model is never replaced.  Refused as well: scores that are not
+    finite (:func:`~pdeforge.leaderboard.score.check_finite`), an entry whose mean
+    ``rel_l2`` is at round-off (below :data:`~pdeforge.leaderboard.score.ROUND_OFF_REL_L2`:
+    the stored truth, not a model) unless ``allow_exact`` (it is then flagged on the board),
+    and a test set other than the one the board's entries for this dataset/config were
+    scored on (:func:`~pdeforge.leaderboard.score.test_set_of`, recorded as ``test_set``).
+    The entry is assembled in a temporary directory and renamed into place; nothing is
+    stored when any check fails.
     """
     import pdeforge
+    from pdeforge.atomic import copy_file, write_json
+    from pdeforge.errors import StoreError
     from pdeforge.leaderboard.predictions import load_predictions
-    from pdeforge.leaderboard.score import save_scores, score_predictions
+    from pdeforge.leaderboard.score import (
+        ROUND_OFF_REL_L2,
+        check_finite,
+        round_off_level,
+        save_scores,
+        score_predictions,
+        test_set_of,
+    )
 
     pred_path, meta_path = Path(pred_path), Path(meta_path)
     raw = read_metadata(meta_path)
@@ -374,29 +470,61 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
 
     parent = entries_dir(board_dir) / dataset / ref.config
     final = parent / slug
-    if final.exists() and not overwrite:
-        raise BoardError(f"{final} exists already; pass --force (overwrite=True) to replace it")
+    test_set = test_set_of(ref.truth)
+    if final.exists():
+        holder = read_entry(final).model if (final / META).is_file() else None
+        if holder is not None and holder != meta["model"]:
+            raise BoardError(f"{final} holds model {holder!r}, not {meta['model']!r} (their "
+                             "names give the same slug); choose another slug (--slug)")
+        if not overwrite:
+            raise BoardError(f"{final} exists already; pass --force (overwrite=True) to "
+                             "replace it")
+    others = []
     if parent.is_dir():
         for other in sorted(parent.iterdir()):
             if other.name == slug or not (other / META).is_file():
                 continue
-            if read_entry(other).model == meta["model"] and not overwrite:
+            e = read_entry(other)
+            if e.model == meta["model"] and not overwrite:
                 raise BoardError(f"{other} already holds model {meta['model']!r} for "
                                  f"{dataset}/{ref.config}; pass --force or choose another name")
+            others.append(e)
+    foreign = [e for e in others if e.test_set["indices_sha256"] != test_set["indices_sha256"]]
+    if foreign:
+        theirs = foreign[0].test_set
+        raise BoardError(
+            f"{pred_path}: scored on another test set than the board's: these predictions "
+            f"cover {_test_set_words(test_set)}, the {len(foreign)} entr"
+            f"{'y' if len(foreign) == 1 else 'ies'} for {dataset}/{ref.config} under {parent} "
+            f"(e.g. {foreign[0].slug}) were scored on {_test_set_words(theirs)}; entries are "
+            "only comparable on the same test set: generate the card's test split "
+            "(default n_test) and predict on it, or submit to another board")
 
     sha = store.file_sha256(pred_path)
     scores = score_predictions(pred, ref, predictions_sha256=sha)
+    check_finite(scores, label=pred_path)
+    exact = round_off_level(scores)
+    if exact is not None and not allow_exact:
+        raise SubmissionError(
+            pred_path, f"mean rel_l2 {exact:.3g} is at round-off (below {ROUND_OFF_REL_L2:g}): "
+            "the predictions are the stored truth (or the generating solver re-run), not a "
+            "model's; refused. Pass --allow-exact (allow_exact=True) to store it anyway, "
+            "flagged 'at round-off' on the board (e.g. a solver baseline)")
     size = pred_path.stat().st_size
-    parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{slug}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise StoreError(f"cannot write to the board folder {parent}: "
+                         f"{exc.strerror or exc}") from None
     try:
         save_scores(scores, tmp / SCORES)
         copied = size < copy_limit
         if copied:
-            _copy_atomic(pred_path, tmp / PREDICTIONS)
+            copy_file(pred_path, tmp / PREDICTIONS)
         record = {
             "format": ENTRY_FORMAT,
             "slug": slug,
@@ -404,6 +532,7 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
             "config": ref.config,
             "split": "test",
             "content_key": ref.content_key,
+            "test_set": test_set,
             "submission": meta,
             "predictions": {"sha256": sha, "bytes": size, "name": pred_path.name,
                             "file": PREDICTIONS if copied else None},
@@ -412,14 +541,20 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
             "pdeforge_version": pdeforge.__version__,
             "scored_at": store.now(),
         }
-        store.write_json_atomic(tmp / META, record)
+        if exact is not None:
+            record["round_off"] = {"rel_l2_mean": exact, "threshold": ROUND_OFF_REL_L2}
+        write_json(tmp / META, record)
         old = None
-        if final.exists():
-            old = parent / f".{slug}.{os.getpid()}.old"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old)
+        try:
+            if final.exists():
+                old = parent / f".{slug}.{os.getpid()}.old"
+                os.replace(final, old)
+            os.replace(tmp, final)
+            if old is not None:
+                shutil.rmtree(old)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the board folder {parent}: "
+                             f"{exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

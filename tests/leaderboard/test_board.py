@@ -108,7 +108,7 @@ def test_html_escapes_all_submission_text(board):
     assert "1x CPU \\| &lt;i&gt;laptop&lt;/i&gt;" in md
 
 
-def test_tampered_metadata_is_still_escaped(board, tiny_root, tmp_path):
+def test_tampered_metadata_is_refused_and_still_escaped(board, tiny_root, tmp_path):
     copy = tmp_path / "board"
     shutil.copytree(board, copy)
     meta_path = next(copy.glob("entries/condiff/cubic0.1_grid16/u-net/meta.json"))
@@ -118,12 +118,25 @@ def test_tampered_metadata_is_still_escaped(board, tiny_root, tmp_path):
     meta["submission"]["code"] = 'https://x.org/"onmouseover="alert(6)'
     meta["submission"]["hardware"] = "</td></tr></table><script>alert(7)</script>"
     meta_path.write_text(json.dumps(meta))
-    render(copy, root=tiny_root)
-    page = (copy / "index.html").read_text()
+    # a hand-edited meta.json is refused (model differs from the scores', paper not a URL)
+    with pytest.raises(BoardError, match="invalid stored metadata") as info:
+        render(copy, root=tiny_root)
+    assert str(meta_path) in str(info.value)
+    # ... and the page builders still escape everything (defence in depth)
+    from pdeforge.leaderboard.entries import list_entries
+    from pdeforge.leaderboard.render import (
+        _aggregate,
+        _build_sections,
+        _html,
+        _markdown,
+    )
+
+    sections = _build_sections(list_entries(copy))
+    page = _html(sections, _aggregate(sections))
     assert "<svg" not in page and "javascript:alert(5)" not in page
     assert 'onmouseover="' not in page and page.count("<script") == 1
     assert 'href="https://x.org/%22onmouseover=%22alert%286%29"' in page
-    md = (copy / "LEADERBOARD.md").read_text()
+    md = _markdown(sections, _aggregate(sections))
     assert "<svg" not in md and "javascript:" not in md and "<script" not in md
 
 

@@ -160,6 +160,7 @@ def test_templates_document_a_valid_training_table():
     uncommented = "\n".join(line[2:] if line.startswith("# ") and "=" in line or
                             line == "# [training]" else line for line in TEMPLATE.splitlines())
     meta = tomllib.loads(uncommented)
+    meta["authors"] = ["Ann Author"]  # the template's are placeholders, refused
     out = validate_metadata(meta, splits=["train", "val", "test"], dataset="condiff",
                             config="cubic1.0_grid64")
     assert out["training"]["model_config"] == {"width": 64, "modes": 16}

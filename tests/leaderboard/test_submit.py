@@ -108,10 +108,14 @@ def test_metadata_reports_all_problems_at_once():
     assert "authors" in msg and "parameters" in msg and "extra" in msg
 
 
-def test_template_is_valid():
+def test_template_is_valid_once_the_authors_are_filled_in():
     import tomllib
 
-    validate_metadata(tomllib.loads(TEMPLATE), splits=["train", "val", "test"])
+    meta = tomllib.loads(TEMPLATE)
+    with pytest.raises(MetadataError, match="1 problem.*placeholder name"):
+        validate_metadata(meta, splits=["train", "val", "test"])  # "A. Author", "B. Author"
+    meta["authors"] = ["Ann Author"]
+    validate_metadata(meta, splits=["train", "val", "test"])
 
 
 def test_invalid_toml_and_model_mismatch(tiny_root, tmp_path, sub):
@@ -131,7 +135,7 @@ def test_slugify():
     assert slugify("FNO-64") == "fno-64"
     assert slugify("<script>alert(1)</script>") == "script-alert-1-script"
     assert slugify("../../etc") == "etc"
-    assert slugify("!!!") == "model"
+    assert slugify("!!!").startswith("model-") and slugify("!!!") != slugify("???")
 
 
 # ------------------------------------------------------------------ round trip
@@ -268,7 +272,9 @@ def test_reproduce_against_a_different_dataset_version(tiny_copy, entry):
     manifest.write_text(json.dumps(m))
     report = reproduce(entry, root=tiny_copy)
     assert not report.ok
-    assert "different dataset version" in str(report)
+    # either the version check or (with the verified read path) the shards' own content-key
+    # attribute, which no longer matches the edited manifest, refuses it
+    assert "different dataset version" in str(report) or "content key" in str(report)
 
 
 def test_reproduce_retrain_is_not_supported(entry):
