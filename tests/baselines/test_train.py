@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
-import pdeforge.baselines.train as train_mod
+import pdeforge.baselines.loop as loop_mod
 from pdeforge.baselines import build_model, list_models
 from pdeforge.baselines.commands import parse_train_options
-from pdeforge.baselines.train import (
-    TrainConfig,
-    load_checkpoint,
-    make_loss,
-    make_optimizer,
-    make_scheduler,
-    rel_l2_loss,
-    solver_seconds_per_sample,
-    train,
-)
+from pdeforge.baselines.loop import make_optimizer, make_scheduler
+from pdeforge.baselines.losses import make_loss
+from pdeforge.baselines.run_record import solver_seconds_per_sample
+from pdeforge.baselines.train import TrainConfig, load_checkpoint, train
 from pdeforge.datasets import store
 from pdeforge.datasets.loader import TorchDataset, make_loader
 from pdeforge.errors import InvalidValueError, UnknownNameError
@@ -90,7 +85,7 @@ class _Spy:
 def test_tiny_run_selects_on_val_and_reads_test_once(tiny_root, tmp_path, monkeypatch):
     spy = _Spy(monkeypatch)
     fake_val = iter([0.5, 0.2, 0.9])  # epoch 2 is the best by validation
-    real_eval = train_mod.evaluate_rel_l2
+    real_eval = loop_mod.evaluate_rel_l2
     val_calls = []
 
     def fake_evaluate(model, loader, *args, **kwargs):
@@ -98,7 +93,7 @@ def test_tiny_run_selects_on_val_and_reads_test_once(tiny_root, tmp_path, monkey
         real_eval(model, loader, *args, **kwargs)  # really reads the val split
         return next(fake_val)
 
-    monkeypatch.setattr(train_mod, "evaluate_rel_l2", fake_evaluate)
+    monkeypatch.setattr(loop_mod, "evaluate_rel_l2", fake_evaluate)
     det_before = torch.are_deterministic_algorithms_enabled()
     out = tmp_path / "run"
     res = train(_cfg(tiny_root, out))
@@ -189,17 +184,7 @@ def test_same_seed_same_run_different_seed_different(tiny_root, tmp_path):
     assert a.run["test_rel_l2"] != c.run["test_rel_l2"]
 
 
-# --------------------------------------------------------------------------- losses, overfit
-
-
-def test_rel_l2_loss_definition():
-    y = torch.tensor([[[[3.0, 4.0]]], [[[1.0, 0.0]]]])  # (2, 1, 1, 2)
-    p = torch.tensor([[[[3.0, 0.0]]], [[[1.0, 1.0]]]])
-    # sample 0: |(0,4)| / |(3,4)| = 0.8; sample 1: |(0,1)| / |(1,0)| = 1
-    assert float(rel_l2_loss(p, y)) == pytest.approx(0.9)
-    # pooled over channels: one value per sample
-    y2, p2 = torch.cat([y, y], 1), torch.cat([p, y], 1)
-    assert float(rel_l2_loss(p2, y2)) == pytest.approx(np.mean([4 / np.sqrt(50), 1 / np.sqrt(2)]))
+# --------------------------------------------------------------------------- overfit
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +297,33 @@ def test_default_out_dir(tiny_root, tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "condiff" / CONFIG / "fno" / "run.json").is_file()
     assert res.run["n_train"] == 3 and res.run["steps"] == 2
     assert res.run["train_config"]["loss"] == "mse" and np.isfinite(res.run["test_rel_l2"])
+
+
+# --------------------------------------------------------------------------- masked splits
+
+
+def test_masked_run_scores_fluid_points_and_predicts_the_full_field(masked_config, tmp_path):
+    import xarray as xr
+
+    from conftest import SOLID_VALUE
+
+    cfg = TrainConfig(dataset=str(masked_config), model="fno", model_config=dict(SMALL_FNO), epochs=2,
+                      batch_size=4, lr=3e-3, seed=0, out_dir=str(tmp_path / "run"), progress=False)
+    res = train(cfg)
+    run = res.run
+    assert run["x_channels"] == ["a", "vel", "nu", "mask"] and run["y_channels"] == ["u"]
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_rel_l2"]) for h in run["history"])
+    # the predictions file holds the full field (solid cells too); the test rel-L2 is over fluid only
+    with xr.open_dataset(res.predictions) as pred, xr.open_dataset(masked_config / "test" / "shard-00000.nc") as t:
+        p, y = pred["u"].values.astype(np.float64), t["u"].values.astype(np.float64)
+        m = t["mask"].values.astype(np.float64)
+    solid = m == 0
+    assert p.shape == y.shape and solid.any() and np.all(y[solid] == SOLID_VALUE)
+    assert np.all(np.isfinite(p)) and np.abs(p[solid]).max() > 0 and not np.allclose(p[solid], 0)
+    fluid_only = np.mean([np.linalg.norm(m[i] * (p[i] - y[i])) / np.linalg.norm(m[i] * y[i]) for i in range(len(p))])
+    everywhere = np.mean([np.linalg.norm(p[i] - y[i]) / np.linalg.norm(y[i]) for i in range(len(p))])
+    assert run["test_rel_l2"] == pytest.approx(fluid_only, rel=1e-5)
+    assert abs(everywhere - fluid_only) > 1e-3  # the test tells the two apart
+    # the same run again: bit for bit (the mask path is deterministic too)
+    again = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "again")))
+    assert again.run["history"] == run["history"] and again.run["test_rel_l2"] == run["test_rel_l2"]
