@@ -23,20 +23,36 @@ attribute ``transform`` (``"log"`` or ``"none"``). A constant variable (std belo
 ``1e-12 * max(1, |mean|)``, e.g. k ≡ 1 in Poisson configs) gets ``std = 1`` so that it maps to 0
 instead of dividing by zero; it is marked ``"constant": true``.
 
+Roles
+-----
+Each variable's ``role`` attribute (:data:`pdeforge.datasets.schema.ROLES`) is recorded.
+
+* A **mask** (role ``mask``: 1 = fluid, 0 = solid) is never z-scored: it gets
+  ``"transform": "identity"`` with ``mean = 0``, ``std = 1``, so a mask used as an input
+  channel keeps its exact 0/1 values (``(m - 0) / 1``); a ``transform`` attribute cannot
+  override that. Its raw moments are still recorded (``raw_mean`` = the fluid fraction).
+* A **per-sample scalar** (dims ``(sample,)``; the case parameters of role ``param``, e.g. a
+  velocity or viscosity, used as inputs become constant channels in the loader) is normalised
+  as a scalar: one value per train sample (``count`` = number of train samples, not weighted by
+  the grid), z-scored with the same rule as fields (log space for a positive parameter spanning
+  more than two decades, e.g. a viscosity from 1e-5 to 1e-3). It is marked ``"scalar": true``.
+
 File
 ----
 ``<config>/normalization.json`` beside the manifest, written atomically
-(:func:`pdeforge.datasets.store.write_json_atomic`)::
+(:func:`pdeforge.atomic.write_json`)::
 
-    {"format": "pdeforge-normalization/1", "content_key": <manifest content key>,
+    {"format": "pdeforge-normalization/2", "content_key": <manifest content key>,
      "train_fingerprint": <sha256 of the train shards' (file, range, sha256)>, "split": "train",
      "n_samples": N, "variables": {"k": {"transform": "log", "mean": …, "std": …, "min": …,
-     "max": …, "count": …, "raw_mean": …, "raw_std": …, "constant": false}, …}}
+     "max": …, "count": …, "raw_mean": …, "raw_std": …, "constant": false, "role": "input",
+     "scalar": false}, …}}
 
 It is recomputed when the manifest's content key differs (other generator settings) or when the
 train shards differ (the content key does not cover split sizes: regenerating with another
-``n_train`` keeps the key but changes the train set). If the directory is read-only the
-statistics are kept in memory and a warning says so.
+``n_train`` keeps the key but changes the train set), and when it has another ``format``
+(version 1 files predate the mask rule; the other variables' numbers are unchanged). If the
+directory cannot be written the statistics are kept in memory and a warning says so.
 """
 
 from __future__ import annotations
@@ -50,14 +66,19 @@ from typing import Any
 
 import numpy as np
 
+from pdeforge.atomic import write_json
 from pdeforge.datasets import store
-from pdeforge.errors import CorruptFileError, InvalidValueError
+from pdeforge.errors import CorruptFileError, InvalidValueError, StoreError
 
 STATS_FILE = "normalization.json"
-STATS_FORMAT = "pdeforge-normalization/1"
+#: version 2: per-variable ``role`` and ``scalar``, the identity transform of masks
+STATS_FORMAT = "pdeforge-normalization/2"
 #: a positive variable spanning more than this many decades is normalised in log space
 LOG_DECADES = 2.0
+#: what a ``transform`` attribute may ask for
 TRANSFORMS = ("none", "log")
+#: the role whose variables are never z-scored
+MASK_ROLE = "mask"
 #: rows per read block are chosen so that one block stays below this many bytes
 _BLOCK_BYTES = 64 << 20
 
@@ -105,6 +126,8 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
     raw: dict[str, _Moments] = {}
     logm: dict[str, _Moments] = {}
     forced: dict[str, str] = {}
+    roles: dict[str, str | None] = {}
+    scalar: dict[str, bool] = {}
     for path in files:
         try:
             fh = h5py.File(path, "r")
@@ -119,9 +142,10 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
                     continue  # coordinates
                 if variables is not None and name not in variables:
                     continue
-                attr = ds.attrs.get("transform")
+                roles.setdefault(name, _text_attr(ds, "role"))
+                scalar.setdefault(name, dims == ("sample",))
+                attr = _text_attr(ds, "transform")
                 if attr is not None:
-                    attr = attr.decode() if isinstance(attr, bytes) else str(attr)
                     if attr not in TRANSFORMS:
                         raise CorruptFileError(path, f"variable {name!r} has transform {attr!r}; "
                                                f"expected one of {', '.join(TRANSFORMS)}")
@@ -143,6 +167,12 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
     out: dict[str, dict[str, Any]] = {}
     for name, r in raw.items():
         lg = logm.get(name)
+        info = {"role": roles.get(name), "scalar": bool(scalar.get(name))}
+        if roles.get(name) == MASK_ROLE:  # 0/1 stays 0/1: never z-scored, whatever else is asked
+            out[name] = {"transform": "identity", "mean": 0.0, "std": 1.0, "constant": False,
+                         "min": r.min, "max": r.max, "count": r.n, "raw_mean": r.mean,
+                         "raw_std": r.std, **info}
+            continue
         if name in forced:
             transform = forced[name]
             if transform == "log" and (lg is None or r.min <= 0):
@@ -158,9 +188,16 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
         out[name] = {
             "transform": transform, "mean": mean, "std": 1.0 if constant else std,
             "constant": bool(constant), "min": r.min, "max": r.max, "count": r.n,
-            "raw_mean": r.mean, "raw_std": r.std,
+            "raw_mean": r.mean, "raw_std": r.std, **info,
         }
     return out
+
+
+def _text_attr(ds, name: str) -> str | None:
+    value = ds.attrs.get(name)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def load_stats(cdir: str | Path, *, recompute: bool = False) -> dict[str, Any]:
@@ -201,10 +238,10 @@ def load_stats(cdir: str | Path, *, recompute: bool = False) -> dict[str, Any]:
         "variables": compute_stats(files),
     }
     try:
-        store.write_json_atomic(path, stats)
-    except OSError as exc:
-        warnings.warn(f"cannot write {path} ({exc.strerror or exc}); using the statistics in memory",
-                      stacklevel=2)
+        write_json(path, stats)
+    except (OSError, StoreError) as exc:  # read-only or full: StoreError from pdeforge.atomic
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        warnings.warn(f"cannot write {path} ({why}); using the statistics in memory", stacklevel=2)
     return stats
 
 
@@ -212,7 +249,9 @@ class Normalizer:
     """Per-channel affine (or log-affine) map built from a stats file.
 
     ``channels`` lists the variable of each channel; ``apply`` maps physical values to
-    ``(T(v) - mean) / std`` with ``T`` = identity or ``log`` as the stats say, ``invert`` maps back.
+    ``(T(v) - mean) / std`` with ``T`` = ``log`` where the stats say ``"log"``, else the identity
+    (``"none"``, and ``"identity"`` whose mean 0 and std 1 leave the values exactly as they
+    are: masks); ``invert`` maps back.
     Works on numpy arrays and torch tensors shaped ``(C, *grid)`` or ``(B, C, *grid)``.
     """
 
