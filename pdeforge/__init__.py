@@ -9,8 +9,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "open_dataset"]
 
 
-def open_dataset(name_or_path, config=None, split="train", root=None):
-    """Open a generated split as one lazy :class:`xarray.Dataset` (see ``pdeforge.datasets.store``)."""
+def open_dataset(name_or_path, config=None, split="train", root=None, verify=True):
+    """Open a generated split as one lazy :class:`xarray.Dataset`.
+
+    Every shard is checked against the config's manifest first (size, sha256 — skipped with
+    ``verify=False`` — and its config/split/sample-range attributes; see
+    ``pdeforge.datasets.reading``): a damaged or misplaced file raises ``CorruptFileError``."""
     from pdeforge.datasets.store import open_split
 
-    return open_split(name_or_path, config=config, split=split, root=root)
+    return open_split(name_or_path, config=config, split=split, root=root, verify=verify)

@@ -18,115 +18,88 @@ import argparse
 import sys
 from pathlib import Path
 
-from pdeforge.errors import PdeforgeError
+from pdeforge.errors import InvalidValueError, PdeforgeError
+from pdeforge.options import parse_bool, parse_key_values
 
 RUN_OPTIONS = {"workers", "root", "scheduler", "force", "progress"}
 #: modules that contribute subcommands via ``add_commands(subparsers)``
 EXTRA_COMMANDS: list[str] = ["pdeforge.leaderboard.commands", "pdeforge.baselines.commands"]
 
 
-def _split_kv(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise PdeforgeError(f"expected key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
-def _truthy(text: str) -> bool:
-    return str(text).lower() in ("1", "true", "yes", "on")
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def cmd_list(args) -> int:
-    from pdeforge.datasets import store
-    from pdeforge.datasets.cards import card_names
-    from pdeforge.datasets.runner import effective_card
+    from pdeforge.datasets.layout import resolve_root
+    from pdeforge.datasets.summary import all_datasets, list_dataset
 
-    root = store.resolve_root(args.root)
-    for name in card_names():
-        card, family = effective_card(name)
-        splits = family.splits(card)
+    root = resolve_root(args.root)
+    for name in all_datasets():
+        card, splits, rows = list_dataset(name, root)
         print(f"{name}: {card.get('dataset.title', '')}")
         print(f"  splits {', '.join(f'{k}={v}' for k, v in splits.items())}; root {root / name}")
-        for config in family.configs(card):
-            per_sample = 0
-            coords = family.coords(card, config)
-            for spec in family.variables(card, config).values():
-                size = 1
-                for d in spec.dims:
-                    size *= len(coords[d].values)
-                per_sample += size * (8 if spec.dtype.endswith("64") else 4)
-            total = per_sample * sum(splits.values())
-            cdir = store.config_dir(root, name, config.name)
-            manifest = store.read_manifest(cdir)
-            state = "not generated"
-            if manifest:
-                have = sum(s["stop"] - s["start"] for sp in manifest["splits"].values() for s in sp["shards"])
-                want = sum(sp["n_samples"] for sp in manifest["splits"].values())
-                state = "complete" if manifest.get("complete") else f"partial {have}/{want}"
-            print(f"  {config.name:<24} {total / 2**20:8.1f} MiB   {state}")
+        for row in rows:
+            print(f"  {row.name:<24} {row.mib:8.1f} MiB   {row.state}")
     return 0
 
 
 def cmd_generate(args) -> int:
     from pdeforge.datasets.runner import generate_dataset
 
-    kv = _split_kv(args.overrides)
+    kv = parse_key_values(args.overrides)
     opts = {k: kv.pop(k) for k in list(kv) if k in RUN_OPTIONS}
-    workers = args.workers if args.workers is not None else (int(opts["workers"]) if "workers" in opts else None)
+    workers = args.workers
+    if workers is None and "workers" in opts:
+        try:
+            workers = positive_int(opts["workers"])
+        except argparse.ArgumentTypeError as exc:
+            raise InvalidValueError(f"workers={opts['workers']}: {exc}") from None
     generate_dataset(
         args.name, kv,
         root=args.root or opts.get("root"),
         workers=workers,
         scheduler=args.scheduler or opts.get("scheduler"),
-        force=args.force or _truthy(opts.get("force", "0")),
-        progress=not args.no_progress and _truthy(opts.get("progress", "1")),
+        force=args.force or parse_bool("force", opts.get("force", "0")),
+        progress=not args.no_progress and parse_bool("progress", opts.get("progress", "1")),
     )
     return 0
 
 
 def cmd_info(args) -> int:
-    import json
-
-    from pdeforge.datasets import store
-
     target = Path(args.target)
     if target.suffix == ".nc":
         import xarray as xr
 
-        from pdeforge.datasets.schema import check_shard
+        from pdeforge.datasets.checks import check_file
 
         with xr.open_dataset(target, engine="h5netcdf") as ds:
             print(ds)
-            problems = check_shard(target)
-            print("format check:", "OK" if not problems else "; ".join(problems))
+        problems, note = check_file(target)
+        print("check:", "OK" if not problems else "; ".join(problems), f"({note})")
         return 0
-    dirs = [target] if (target / store.MANIFEST).is_file() else store.find_config_dirs(store.resolve_root(args.root), args.target)
-    if not dirs:
-        from pdeforge.datasets.runner import effective_card
+    from pdeforge.datasets.summary import describe
 
-        card, family = effective_card(args.target)
-        print(f"{card.name}: not generated under {store.resolve_root(args.root)}; card:")
-        print(json.dumps(card.data, indent=1))
-        return 0
-    for cdir in dirs:
-        m = store.read_manifest(cdir)
-        print(f"{m['dataset']}/{m['config']}  ({cdir})")
-        print(f"  card sha256 {m['card_sha256'][:16]}…  content key {m['content_key'][:16]}…  complete: {m.get('complete')}")
-        for split, info in m["splits"].items():
-            size = sum(s["bytes"] for s in info["shards"])
-            have = sum(s["stop"] - s["start"] for s in info["shards"])
-            print(f"  {split:<5} {have}/{info['n_samples']} samples in {len(info['shards'])} shards, {size / 2**20:.1f} MiB")
-        print(f"  packages: {', '.join(f'{k} {v}' for k, v in m['packages'].items())}")
-        if m["splits"] and any(i["shards"] for i in m["splits"].values()):
-            first = next(i["shards"][0] for i in m["splits"].values() if i["shards"])
-            import xarray as xr
-
-            with xr.open_dataset(cdir / first["file"], engine="h5netcdf") as ds:
-                for name, var in ds.data_vars.items():
-                    print(f"  {name:<14} {str(var.dims):<32} {var.dtype}  {var.attrs.get('role')}: {var.attrs.get('long_name')}")
+    for line in describe(args.target, args.root):
+        print(line)
     return 0
 
 
@@ -140,36 +113,42 @@ def cmd_verify(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from pdeforge.datasets.schema import check_shard
+    from pdeforge.datasets.checks import check_file, shard_files
 
-    files = []
-    for t in args.paths:
-        p = Path(t)
-        files.extend(sorted(p.rglob("*.nc")) if p.is_dir() else [p])
+    files = shard_files(args.paths)
     bad = 0
     for f in files:
-        problems = check_shard(f)
+        problems, note = check_file(f)
         bad += bool(problems)
-        print(f"{f}: OK" if not problems else "\n".join(problems))
+        print(f"{f}: OK ({note})" if not problems else "\n".join(problems))
     print(f"{len(files) - bad} of {len(files)} shards valid")
     return 1 if bad or not files else 0
 
 
 def cmd_plot(args) -> int:
-    from pdeforge.datasets import store
+    from pdeforge.datasets.layout import resolve_root
     from pdeforge.datasets.plot import plot_samples
+    from pdeforge.datasets.reading import find_config_dirs
     from pdeforge.datasets.store import open_split
 
-    kv = _split_kv(args.options)
-    root = store.resolve_root(args.root or kv.pop("root", None))
+    kv = parse_key_values(args.options)
+    unknown = set(kv) - {"root", "config", "split", "n"}
+    if unknown:
+        from pdeforge.errors import UnknownNameError
+
+        raise UnknownNameError("plot option", sorted(unknown)[0], ["config", "n", "root", "split"])
+    root = resolve_root(args.root or kv.pop("root", None))
     config = kv.pop("config", None)
     if config is None:
-        dirs = store.find_config_dirs(root, args.name)
+        dirs = find_config_dirs(root, args.name)
         if not dirs:
             raise PdeforgeError(f"nothing generated for {args.name!r} under {root}")
         config = dirs[0].name
     split = kv.pop("split", "train")
-    n = int(kv.pop("n", 3))
+    try:
+        n = positive_int(kv.pop("n", "3"))
+    except argparse.ArgumentTypeError as exc:
+        raise InvalidValueError(f"n: {exc}") from None
     ds = open_split(args.name, config=config, split=split, root=root)
     out = Path(args.out) if args.out else root / args.name / "plots" / f"{config}_{split}.png"
     plot_samples(ds, out, n=n, title=f"{args.name} {config} {split}")
@@ -188,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="generate a dataset family")
     s.add_argument("name")
     s.add_argument("overrides", nargs="*", metavar="key=value")
-    s.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    s.set_defaults(kv_dest="overrides")
+    s.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
     s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     s.add_argument("--force", action="store_true", help="regenerate even if present")
     s.add_argument("--no-progress", action="store_true")
@@ -200,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("verify", help="recompute checksums; --regenerate N re-derives N samples")
     s.add_argument("target", metavar="NAME|PATH")
-    s.add_argument("--regenerate", type=int, default=0, metavar="N")
+    s.add_argument("--regenerate", type=nonnegative_int, default=0, metavar="N",
+                   help="regenerate N distinct random samples (at most all of them) and compare bit for bit")
     s.add_argument("--seed", type=int, default=None, help="seed for choosing the samples")
     s.set_defaults(fn=cmd_verify)
 
@@ -211,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plot", help="PNG of a few samples")
     s.add_argument("name")
     s.add_argument("options", nargs="*", metavar="key=value", help="config=, split=, n=")
+    s.set_defaults(kv_dest="options")
     s.add_argument("--out")
     s.set_defaults(fn=cmd_plot)
 
@@ -228,12 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `pdeforge list | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
-    # allow --root after the subcommand too
+    # allow --root after the subcommand, and key=value words after options
+    # (`pdeforge generate condiff --workers 2 grid=64`)
     args, rest = parser.parse_known_args(argv)
     if rest:
         extra = argparse.ArgumentParser(add_help=False)
         extra.add_argument("--root")
         more, unknown = extra.parse_known_args(rest)
+        dest = getattr(args, "kv_dest", None)
+        words = [u for u in unknown if "=" in u and not u.startswith("-")]
+        if dest is not None and words:
+            getattr(args, dest).extend(words)
+            unknown = [u for u in unknown if u not in words]
         if unknown:
             parser.error(f"unrecognised arguments: {' '.join(unknown)}")
         args.root = more.root or args.root

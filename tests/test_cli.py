@@ -31,7 +31,7 @@ def test_list_info_check_verify_plot(capsys, tiny_root, tmp_path):
     assert code == 0 and "cubic0.1_grid16" in out and "('sample', 'x', 'y')" in out
     shard = next(Path(tiny_root).rglob("shard-00000.nc"))
     code, out, _ = run(capsys, "info", shard)
-    assert code == 0 and "format check: OK" in out
+    assert code == 0 and "check: OK" in out
     code, out, _ = run(capsys, "check", tiny_root)
     assert code == 0 and "12 of 12 shards valid" in out
     code, out, _ = run(capsys, "--root", tiny_root, "verify", "condiff", "--regenerate", "1", "--seed", "3")

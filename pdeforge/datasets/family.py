@@ -239,3 +239,10 @@ def get_family(name: str) -> Family:
         raise UnknownNameError("dataset family", name, known_generators())
     family = FAMILIES.get(name)
     return family() if isinstance(family, type) else family
+
+
+def effective_card(name: str, overrides: dict[str, str] | None = None) -> tuple[Card, Family]:
+    """The shipped card ``name`` with ``overrides`` (``{key: text}``) applied, and its family."""
+    card = load_card(name)
+    family = get_family(card.generator)
+    return family.apply_overrides(card, dict(overrides or {})), family

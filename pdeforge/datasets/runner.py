@@ -21,9 +21,11 @@ import numpy as np
 import pdeforge
 from pdeforge import atomic
 from pdeforge.datasets import schema, store
-from pdeforge.datasets.cards import Card, load_card
+from pdeforge.datasets.cards import Card
 from pdeforge.datasets.executors import EXECUTORS
-from pdeforge.datasets.family import ConfigSpec, Family, get_family, single_threaded_numerics
+from pdeforge.datasets.family import (  # noqa: F401 - effective_card is part of the runner's API
+    ConfigSpec, Family, effective_card, get_family, single_threaded_numerics,
+)
 from pdeforge.datasets.lock import config_locks
 from pdeforge.datasets.manifest import ManifestWriter, read_manifest
 from pdeforge.errors import InvalidValueError
@@ -40,12 +42,6 @@ class RunReport:
     samples: int = 0
     seconds: float = 0.0
     configs: list[str] = field(default_factory=list)
-
-
-def effective_card(name: str, overrides: dict[str, str] | None = None) -> tuple[Card, Family]:
-    card = load_card(name)
-    family = get_family(card.generator)
-    return family.apply_overrides(card, dict(overrides or {})), family
 
 
 def build_shard(family: Family, card: Card, config: ConfigSpec, split: str, start: int,
