@@ -106,7 +106,7 @@ def test_scalar_parameters_are_normalised_per_sample(tmp_path):
     assert n["mean"] == pytest.approx(np.log(nu).mean(), rel=1e-12) and n["std"] == pytest.approx(np.log(nu).std(), rel=1e-12)
     # a parameter fixed for the whole config maps to 0, not to a division by zero
     assert st["re"]["constant"] is True and st["re"]["std"] == 1.0 and st["re"]["mean"] == 100.0
-    assert st["a"]["scalar"] is False and st["a"]["count"] == 7 * NX * NY
+    assert st["a"]["scalar"] is False and st["a"]["count"] > 7  # a field: every (fluid) point counts
     # as constant input channels
     norm = Normalizer({"variables": st}, ["vel", "nu", "re"], 2)
     x = np.broadcast_to(np.array([vel[3], nu[3], 100.0])[:, None, None], (3, NX, NY)).astype(np.float32).copy()
@@ -148,3 +148,30 @@ def test_unwritable_directory_keeps_the_statistics_in_memory(tmp_path, monkeypat
     assert any("using the statistics in memory" in str(w.message) for w in caught)
     assert stats["variables"]["mask"]["transform"] == "identity"
     assert not (cdir / STATS_FILE).exists()
+
+
+def test_fields_on_the_mask_grid_are_counted_over_fluid_points(tmp_path):
+    st = compute_stats(_files(_config(tmp_path)))
+    shards = [_shard(0, 4), _shard(4, 3)]
+    a = np.concatenate([d["a"].values for d in shards])
+    m = np.concatenate([d["mask"].values for d in shards]) != 0
+    fa = st["a"]
+    assert fa["fluid_only"] == "mask" and fa["count"] == int(m.sum()) < a.size
+    assert fa["mean"] == pytest.approx(a[m].mean(), rel=1e-12) and fa["std"] == pytest.approx(a[m].std(), rel=1e-12)
+    assert (fa["min"], fa["max"]) == (a[m].min(), a[m].max())
+    assert abs(a[m].mean() - a.mean()) > 1e-3  # the two are told apart
+    assert "fluid_only" not in st["vel"] and "fluid_only" not in st["mask"]  # scalars, the mask itself
+
+
+def test_placeholders_in_solid_cells_do_not_move_the_statistics(tmp_path):
+    clean = compute_stats(_files(_config(tmp_path / "clean")))
+    dirty_dir = _config(tmp_path / "dirty")
+    for f in _files(dirty_dir):  # overwrite solid cells of 'a' with a huge placeholder
+        import h5py
+
+        with h5py.File(f, "r+") as fh:
+            a, m = fh["a"][()], fh["mask"][()]
+            a[m == 0] = 1e6
+            fh["a"][...] = a
+    dirty = compute_stats(_files(dirty_dir))
+    assert dirty["a"] == clean["a"]

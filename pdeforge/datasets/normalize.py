@@ -36,6 +36,10 @@ Each variable's ``role`` attribute (:data:`pdeforge.datasets.schema.ROLES`) is r
   as a scalar: one value per train sample (``count`` = number of train samples, not weighted by
   the grid), z-scored with the same rule as fields (log space for a positive parameter spanning
   more than two decades, e.g. a viscosity from 1e-5 to 1e-3). It is marked ``"scalar": true``.
+* A **field on the mask's grid** (same dims and shape as the shard's one mask variable) has its
+  statistics over **fluid points only** (``mask != 0``): what a solver leaves in solid cells
+  (zeros, or any placeholder) never shifts the mean, the std or the log-space decision. It is
+  marked ``"fluid_only": <mask name>``; its normalisation is still applied to every point.
 
 File
 ----
@@ -128,12 +132,16 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
     forced: dict[str, str] = {}
     roles: dict[str, str | None] = {}
     scalar: dict[str, bool] = {}
+    fluid_of: dict[str, str] = {}  # variable -> the mask whose fluid points its statistics cover
     for path in files:
         try:
             fh = h5py.File(path, "r")
         except OSError as exc:
             raise CorruptFileError(path, f"cannot be opened (truncated or corrupt?): {exc}") from None
         with fh:
+            masks = [d for d in fh.values() if isinstance(d, h5py.Dataset) and _text_attr(d, "role") == MASK_ROLE]
+            mask_ds = masks[0] if len(masks) == 1 else None
+            mask_dims = schema._dims(mask_ds) if mask_ds is not None else None
             for name, ds in fh.items():
                 if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiub":
                     continue
@@ -150,12 +158,19 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
                         raise CorruptFileError(path, f"variable {name!r} has transform {attr!r}; "
                                                f"expected one of {', '.join(TRANSFORMS)}")
                     forced[name] = attr
+                # a field on the mask's grid: fluid points only (solid cells may hold anything)
+                on_mask = (mask_ds is not None and ds.name != mask_ds.name
+                           and dims == mask_dims and ds.shape == mask_ds.shape)
+                if on_mask:
+                    fluid_of[name] = mask_ds.name.rsplit("/", 1)[-1]
                 r, lg = raw.setdefault(name, _Moments()), logm.setdefault(name, _Moments())
                 row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * 8)
                 step = max(1, _BLOCK_BYTES // row_bytes)
                 for a in range(0, ds.shape[0], step):
                     try:
                         block = np.asarray(ds[a:a + step], dtype=np.float64)
+                        if on_mask:
+                            block = block[np.asarray(mask_ds[a:a + step]) != 0]
                     except OSError as exc:
                         raise CorruptFileError(path, f"variable {name!r} unreadable (corrupt?): {exc}") from None
                     r.add(block)
@@ -168,6 +183,8 @@ def compute_stats(files: list[Path], variables: list[str] | None = None) -> dict
     for name, r in raw.items():
         lg = logm.get(name)
         info = {"role": roles.get(name), "scalar": bool(scalar.get(name))}
+        if name in fluid_of:
+            info["fluid_only"] = fluid_of[name]
         if roles.get(name) == MASK_ROLE:  # 0/1 stays 0/1: never z-scored, whatever else is asked
             out[name] = {"transform": "identity", "mean": 0.0, "std": 1.0, "constant": False,
                          "min": r.min, "max": r.max, "count": r.n, "raw_mean": r.mean,
