@@ -63,7 +63,7 @@ import scipy.sparse.linalg as spl
 from .mesh import ChannelMesh
 
 __all__ = ["ParabolicInflow", "Spaces", "Solution", "Transient", "spaces", "solve_stokes", "solve_steady",
-           "march", "forces", "divergence_l1", "strouhal"]
+           "march", "forces", "divergence_l1", "strouhal", "taylor_hood", "convection_matrix"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,31 +143,35 @@ class Spaces:
 
     def convection(self, U: np.ndarray, newton: bool = False) -> sp.csr_matrix:
         """Matrix of ((w·∇)u, v) for w = U; with ``newton`` also + ((u·∇)w, v)."""
-        from skfem import BilinearForm
-        from skfem.helpers import dot, grad, mul
-
-        if newton:
-            @BilinearForm
-            def form(u, v, w):
-                return dot(mul(grad(u), w["w"]), v) + dot(mul(grad(w["w"]), u), v)
-        else:
-            @BilinearForm
-            def form(u, v, w):
-                return dot(mul(grad(u), w["w"]), v)
-
-        return form.assemble(self.basis_u, w=self.basis_u.interpolate(U)).tocsr()
+        return convection_matrix(self.basis_u, U, newton)
 
     def saddle(self, A: sp.spmatrix) -> sp.csr_matrix:
         """[[A, −Bᵀ], [−B, 0]]."""
         return sp.bmat([[A, -self.B.T], [-self.B, None]], format="csr")
 
 
-def spaces(cmesh: ChannelMesh, intorder: int = 5) -> Spaces:
-    """Build the Taylor–Hood bases and constant matrices for ``cmesh``."""
+def convection_matrix(basis_u, U: np.ndarray, newton: bool = False) -> sp.csr_matrix:
+    """Matrix of ((w·∇)u, v) on the vector basis ``basis_u`` for w = U; ``newton`` adds ((u·∇)w, v)."""
+    from skfem import BilinearForm
+    from skfem.helpers import dot, grad, mul
+
+    if newton:
+        @BilinearForm
+        def form(u, v, w):
+            return dot(mul(grad(u), w["w"]), v) + dot(mul(grad(w["w"]), u), v)
+    else:
+        @BilinearForm
+        def form(u, v, w):
+            return dot(mul(grad(u), w["w"]), v)
+
+    return form.assemble(basis_u, w=basis_u.interpolate(U)).tocsr()
+
+
+def taylor_hood(mesh, intorder: int = 5):
+    """P2² / P1 bases on a scikit-fem triangle mesh and the matrices M (mass), K (∇u:∇v), B ((q, ∇·u))."""
     from skfem import Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector
     from skfem.helpers import ddot, div, dot, grad
 
-    mesh = cmesh.mesh
     bu = Basis(mesh, ElementVector(ElementTriP2()), intorder=intorder)
     bp = Basis(mesh, ElementTriP1(), intorder=intorder)
 
@@ -183,9 +187,12 @@ def spaces(cmesh: ChannelMesh, intorder: int = 5) -> Spaces:
     def divergence(u, q, w):
         return div(u) * q
 
-    M = mass.assemble(bu).tocsr()
-    K = lap.assemble(bu).tocsr()
-    B = divergence.assemble(bu, bp).tocsr()
+    return bu, bp, mass.assemble(bu).tocsr(), lap.assemble(bu).tocsr(), divergence.assemble(bu, bp).tocsr()
+
+
+def spaces(cmesh: ChannelMesh, intorder: int = 5) -> Spaces:
+    """Build the Taylor–Hood bases and constant matrices for ``cmesh``."""
+    bu, bp, M, K, B = taylor_hood(cmesh.mesh, intorder)
     walls = np.concatenate([bu.get_dofs(name).all() for name in ("inlet", "walls", "cylinder")])
     dirichlet = np.unique(walls)
     inlet_x = np.unique(bu.get_dofs("inlet").all("u^1"))
@@ -411,9 +418,9 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
         raise ValueError(f"t_end = {t_end} is not a multiple of dt = {dt}")
     if n_frames < 1:
         raise ValueError("n_frames must be >= 1")
-    frame_steps = np.rint(np.linspace(t_frames_from, t_end, n_frames) / dt).astype(int) if n_frames > 1 else \
-        np.array([n_steps])
-    if not np.allclose(frame_steps * dt, np.linspace(t_frames_from, t_end, n_frames), atol=1e-9):
+    t_frames = np.linspace(t_frames_from, t_end, n_frames) if n_frames > 1 else np.array([float(t_end)])
+    frame_steps = np.rint(t_frames / dt).astype(int)
+    if not np.allclose(frame_steps * dt, t_frames, rtol=0, atol=1e-9 * max(1.0, t_end)):
         raise ValueError("frame times must be multiples of dt")
     t0, c0 = _time.perf_counter(), _time.process_time()
     free = S.free
