@@ -55,7 +55,10 @@ Incremental pressure-correction (Kim & Moin 1985 / Van Kan 1986 type):
    (I − ν dt/2 A) u* = uⁿ + dt [−(β₀Nⁿ + β₁Nⁿ⁻¹) − G Pⁿ + ν/2 A uⁿ + ν b + f],
    with β₀ = 1 + r/2, β₁ = −r/2, r = dtₙ/dtₙ₋₁ (variable-step AB2; forward Euler on step 1);
 2. projection: L φ = D u*/dt, uⁿ⁺¹ = u* − dt G φ (so D uⁿ⁺¹ = 0 to solver round-off);
-3. Pⁿ⁺¹ = Pⁿ + φ.
+3. Pⁿ⁺¹ = Pⁿ + φ (centred at t + dt/2; :meth:`MACSolver.pressure` extrapolates to t + dt).
+
+Measured in time (tests/cfd/test_cfd_time.py): halving dt changes a transient frame by 4.0×
+less in both velocity and (reported) pressure — second order.
 
 A steady state of the scheme (φ = 0, uⁿ⁺¹ = uⁿ) solves the steady discrete Navier–Stokes
 equations exactly, independently of dt — which the steady validation tests rely on.  The two
@@ -301,6 +304,7 @@ class MACSolver:
         self._N_old = None
         self._dt_old = None
         self._dt = None
+        self._P_prev = None
         self.forcing = forcing
 
     # ------------------------------------------------------------------ assembly helpers
@@ -420,6 +424,7 @@ class MACSolver:
         self.u[fixed_u] = self.u_fixed[fixed_u]
         self.v[~self.v_active] = self.v_fixed[~self.v_active]
         self.P = np.zeros_like(self.P) if P is None else np.where(self.domain.fluid, P, 0.0)
+        self._P_prev = None
         if project:
             self.project(1.0)
         self._N_old = None
@@ -450,6 +455,9 @@ class MACSolver:
         self.v[va] = self._lu_v.solve(rv)
         self._outflow_extrapolate()
         phi = self.project(dt)
+        self._P_prev = self.P.copy()
+        # centre of the new P is t + dt/2, of the previous one t - dt_old/2 (t for the first step)
+        self._P_w = (0.5 * dt) / (0.5 * dt + (0.5 * self._dt_old if self._N_old is not None else 0.0))
         self.P[d.fluid] += phi
         self._N_old = (Nu, Nv)
         self._dt_old = dt
@@ -467,11 +475,19 @@ class MACSolver:
         vc = np.where(fl, 0.5 * (self.v[:, :-1] + self.v[:, 1:]), 0.0)
         return uc, vc
 
-    def pressure(self, *, zero_mean: bool | None = None) -> np.ndarray:
+    def pressure(self, *, zero_mean: bool | None = None, at_step_end: bool = True) -> np.ndarray:
         """p = ρ P at cell centres (Pa), 0 in solid cells.  A closed domain (no outflow)
-        defines p only up to a constant: it is returned with zero mean over the fluid cells."""
+        defines p only up to a constant: it is returned with zero mean over the fluid cells.
+
+        With Crank–Nicolson the incremental pressure Pⁿ⁺¹ = Pⁿ + φ is centred at t + dt/2
+        (first order as a value at t + dt; measured ratio 2.0 under dt halving).  With
+        ``at_step_end`` (default) the value at the end of the last step is the linear
+        extrapolation from the last two (1.5 Pⁿ⁺¹ − 0.5 Pⁿ for equal steps; second order in
+        time, measured ratio 4.0).  ``at_step_end=False`` returns the internal Pⁿ⁺¹."""
         fl = self.domain.fluid
         P = self.P.copy()
+        if at_step_end and self._P_prev is not None:
+            P = P + self._P_w * (P - self._P_prev)
         if self.pinned if zero_mean is None else zero_mean:
             P[fl] -= P[fl].mean()
         return np.where(fl, self.density * P, 0.0)
