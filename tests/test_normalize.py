@@ -164,11 +164,11 @@ def test_fields_on_the_mask_grid_are_counted_over_fluid_points(tmp_path):
 
 
 def test_placeholders_in_solid_cells_do_not_move_the_statistics(tmp_path):
+    import h5py
+
     clean = compute_stats(_files(_config(tmp_path / "clean")))
     dirty_dir = _config(tmp_path / "dirty")
     for f in _files(dirty_dir):  # overwrite solid cells of 'a' with a huge placeholder
-        import h5py
-
         with h5py.File(f, "r+") as fh:
             a, m = fh["a"][()], fh["mask"][()]
             a[m == 0] = 1e6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,7 +75,7 @@ def test_checkpoint_round_trip_and_atomic_write(tmp_path, monkeypatch):
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in back.state_dict().items())
     # a failing write leaves the previous checkpoint in place and no temporary behind
     def boom(obj, f):
-        open(f, "wb").write(b"partial")
+        Path(f).write_bytes(b"partial")
         raise OSError(5, "disk on fire")
 
     monkeypatch.setattr(torch, "save", boom)
