@@ -39,7 +39,7 @@ validates a file against the generated dataset; every problem raises
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -50,7 +50,7 @@ from pdeforge.leaderboard.errors import SubmissionError
 
 __all__ = [
     "FORMAT", "SPLIT", "NON_SPATIAL_DIMS", "Reference", "open_reference", "target_names",
-    "param_names", "write_predictions", "read_predictions", "validate_predictions",
+    "param_names", "mask_names", "write_predictions", "read_predictions", "validate_predictions",
     "load_predictions",
 ]
 
@@ -73,6 +73,9 @@ class Reference:
     truth: Any  # xarray.Dataset: target and param variables of the test split, in memory
     targets: list[str]
     params: list[str]
+    #: ``role == "mask"`` variables of the test split (1 = fluid, 0 = solid), loaded into
+    #: ``truth``; the scorer applies each to the targets on its grid
+    masks: list[str] = field(default_factory=list)
 
     @property
     def content_key(self) -> str:
@@ -91,6 +94,11 @@ def param_names(ds) -> list[str]:
     """Per-sample scalar variables with ``role == "param"`` (candidate score groupings)."""
     return [n for n, v in ds.data_vars.items()
             if v.attrs.get("role") == "param" and v.dims == ("sample",)]
+
+
+def mask_names(ds) -> list[str]:
+    """Variables with ``role == "mask"`` (fluid masks: 1 = fluid, 0 = solid)."""
+    return [n for n, v in ds.data_vars.items() if v.attrs.get("role") == "mask"]
 
 
 def open_reference(dataset: str, config: str, root=None, *, label="predictions") -> Reference:
@@ -121,10 +129,11 @@ def open_reference(dataset: str, config: str, root=None, *, label="predictions")
     if not targets:
         raise SubmissionError(label, f"{cdir}: the test split declares no target variables")
     params = param_names(ds)
-    truth = ds[targets + params].load()
+    masks = [m for m in mask_names(ds) if m not in targets]
+    truth = ds[targets + params + masks].load()
     truth.attrs = dict(ds.attrs)
     ds.close()
-    return Reference(dataset, config, cdir, manifest, truth, targets, params)
+    return Reference(dataset, config, cdir, manifest, truth, targets, params, masks)
 
 
 # --------------------------------------------------------------------------- writing

@@ -4,7 +4,10 @@
 :mod:`pdeforge.leaderboard.predictions`) and evaluates every registered metric of
 :mod:`pdeforge.leaderboard.metrics` per ``(sample, field[, t])``: ``field`` runs over the
 dataset's target variables, the spatial dims (all dims of a target except ``sample`` and
-``t``) are reduced over.  The result is an ``xarray.Dataset`` (format
+``t``) are reduced over; when the test split holds a ``role == "mask"`` variable (1 = fluid,
+0 = solid) on a target's grid, that target's metrics are computed over its fluid points
+(:mod:`pdeforge.leaderboard.metrics`, "Fluid masks"; attribute ``masks`` of the scores names
+target=mask pairs).  The result is an ``xarray.Dataset`` (format
 ``pdeforge-scores/1``) with one variable per metric and, as coordinates along ``sample``,
 every per-sample ``role == "param"`` variable of the test split (ConDiff: ``contrast``), so
 scores can be broken down by them.  Its attribute ``groupings`` lists those parameters (the
@@ -80,10 +83,20 @@ def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256:
 
     names = _metric_list(metrics)
     parts = []
+    used = []
     for field in ref.targets:
         y = ref.truth[field]
         spatial = [d for d in y.dims if d not in NON_SPATIAL_DIMS]
-        s = compute_all(pred[field], y, spatial_dims=spatial, metrics=names)
+        mask = _mask_for(ref, field, spatial)
+        if mask is not None:
+            used.append(f"{field}={mask.name}")
+        try:
+            s = compute_all(pred[field], y, spatial_dims=spatial, metrics=names, mask=mask)
+        except ValueError as exc:  # a mask without fluid points, or of another shape
+            if mask is None:
+                raise
+            raise SubmissionError(ref.cdir or ref.config, f"mask {mask.name!r} of the test "
+                                  f"split cannot be applied to {field!r}: {exc}") from None
         parts.append(s.expand_dims(field=[field]))
     scores = xr.concat(parts, dim="field") if len(parts) > 1 else parts[0]
     lead = ["sample", "field"] + [d for d in scores.dims if d not in ("sample", "field")]
@@ -106,7 +119,23 @@ def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256:
         "spatial_dims": scores.attrs.get("spatial_dims", ""),
         "pdeforge_version": pdeforge.__version__,
     }
+    if used:
+        scores.attrs["masks"] = " ".join(used)
     return scores
+
+
+def _mask_for(ref: Reference, field: str, spatial: list[str]):
+    """The test split's fluid mask on ``field``'s grid (None when there is none)."""
+    hits = []
+    for name in getattr(ref, "masks", ()) or ():
+        m = ref.truth[name]
+        if {d for d in m.dims if d not in NON_SPATIAL_DIMS} == set(spatial):
+            hits.append(m)
+    if len(hits) > 1:
+        names = ", ".join(h.name for h in hits)
+        raise SubmissionError(ref.cdir or ref.config, f"several masks ({names}) lie on the grid "
+                              f"of {field!r}; the scorer needs exactly one")
+    return hits[0] if hits else None
 
 
 def score(pred_path, dataset: str, root=None, metrics=None, out=None):

@@ -6,7 +6,11 @@ import xarray as xr
 
 from pdeforge.leaderboard import metrics as M
 from pdeforge.leaderboard.metrics import (
-    METRICS, DegenerateTargetWarning, compute_all, get_metric, list_metrics,
+    METRICS,
+    DegenerateTargetWarning,
+    compute_all,
+    get_metric,
+    list_metrics,
 )
 
 # ---------------------------------------------------------------- hand cases
@@ -73,23 +77,23 @@ def test_brmse_with_mask():
     e = np.array([[1.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, -1.0]])
     centre = np.zeros((3, 3), dtype=bool)
     centre[1, 1] = True
-    assert M.brmse(e, y, mask=centre) == pytest.approx(5.0)
+    assert M.brmse(e, y, boundary=centre) == pytest.approx(5.0)
     two = centre.copy()
     two[0, 0] = True
     # (1 + 25) / 2 = 13 -> sqrt(13)
-    assert M.brmse(e, y, mask=two) == pytest.approx(np.sqrt(13.0), rel=1e-12)
+    assert M.brmse(e, y, boundary=two) == pytest.approx(np.sqrt(13.0), rel=1e-12)
     # the mask is used instead of the ring: ring value would be 0.5
-    assert M.brmse(e, y, mask=M.boundary_ring_mask((3, 3))) == pytest.approx(0.5)
+    assert M.brmse(e, y, boundary=M.boundary_ring_mask((3, 3))) == pytest.approx(0.5)
 
 
 def test_brmse_mask_errors():
     y = np.zeros((3, 3))
     with pytest.raises(ValueError, match="no points"):
-        M.brmse(y, y, mask=np.zeros((3, 3), dtype=bool))
+        M.brmse(y, y, boundary=np.zeros((3, 3), dtype=bool))
     with pytest.raises(ValueError, match="shape"):
-        M.brmse(y, y, mask=np.ones((3, 4), dtype=bool))
+        M.brmse(y, y, boundary=np.ones((3, 4), dtype=bool))
     with pytest.raises(ValueError, match="boolean"):
-        M.brmse(y, y, mask=np.ones((3, 3)))
+        M.brmse(y, y, boundary=np.ones((3, 3)))
 
 
 def test_boundary_ring_mask_4x5():
@@ -358,3 +362,120 @@ def test_frmse_matches_explicit_full_fft(shape):
         np.testing.assert_allclose(bands[name], ref, rtol=1e-11, atol=1e-14)
         np.testing.assert_allclose(get_metric(f"frmse_{name}")(p, y, ndim_space=nd), ref,
                                    rtol=1e-11, atol=1e-14)
+
+
+# --------------------------------------------------------- fluid masks (issue #12)
+# 3x3 case: y = 1..9 row by row; solid at (0, 2) and (2, 2), where the error is huge (50,
+# 100) and must not count; on the 7 fluid points e = 1 at (0, 0) and 2 at (1, 1).
+YM = np.arange(1.0, 10.0).reshape(3, 3)
+EM = np.array([[1.0, 0.0, 50.0], [0.0, 2.0, 0.0], [0.0, 0.0, 100.0]])
+MASK = np.array([[1, 1, 0], [1, 1, 1], [1, 1, 0]], dtype=bool)
+# fluid y: 1 2 4 5 6 7 8 -> sum y^2 = 195, sum y = 33; fluid sum e^2 = 5; N = 7
+HAND_MASKED = {
+    "rel_l2": np.sqrt(5.0 / 195.0),
+    "rmse": np.sqrt(5.0 / 7.0),
+    "nrmse": np.sqrt(5.0 / 195.0),
+    # var = 195/7 - (33/7)^2 = 276/49 -> vrmse = sqrt(5/7) / (sqrt(276)/7) = sqrt(35/276)
+    "vrmse": np.sqrt(35.0 / 276.0),
+    "max_err": 2.0,
+    # the only interior fluid point is (1, 1); the other 6 fluid points touch the grid edge
+    # or a solid point: e^2 on them = 1 -> sqrt(1/6)
+    "brmse": np.sqrt(1.0 / 6.0),
+    # mean of e over the fluid: 3/7
+    "crmse": 3.0 / 7.0,
+}
+
+
+@pytest.mark.parametrize("name", list(HAND_MASKED))
+def test_masked_metric_hand_case_3x3(name):
+    got = get_metric(name)(YM + EM, YM, mask=MASK)
+    assert got == pytest.approx(HAND_MASKED[name], rel=1e-12)
+    # 0/1 numbers are accepted as well as booleans
+    assert get_metric(name)(YM + EM, YM, mask=MASK.astype(np.float32)) == got
+
+
+def test_masked_values_on_solid_points_do_not_matter():
+    rng = np.random.default_rng(3)
+    p2 = np.where(MASK, YM + EM, rng.normal(size=(3, 3)) * 1e6)
+    y2 = np.where(MASK, YM, rng.normal(size=(3, 3)) * 1e6)
+    for name in list_metrics():
+        a = get_metric(name)(YM + EM, YM, mask=MASK)
+        b = get_metric(name)(p2, y2, mask=MASK)
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15), name
+
+
+def test_fluid_boundary_around_an_obstacle_5x5():
+    mask = np.ones((5, 5), dtype=bool)
+    mask[2, 2] = False  # one solid cell in the middle
+    ring = M.fluid_boundary(mask, 2)
+    # outer ring (16) + the 4 fluid neighbours of the obstacle; interior fluid: 4 diagonals
+    assert ring.sum() == 20 and not ring[2, 2]
+    assert ring[1, 2] and ring[3, 2] and ring[2, 1] and ring[2, 3]
+    assert not ring[1, 1] and not ring[1, 3] and not ring[3, 1] and not ring[3, 3]
+    np.testing.assert_array_equal(M.fluid_boundary(np.ones((4, 5), bool), 2),
+                                  M.boundary_ring_mask((4, 5)))
+    y = np.zeros((5, 5))
+    e = np.zeros((5, 5))
+    e[1, 2], e[2, 2], e[1, 1] = 1.0, 9.0, 3.0  # at the obstacle, in it, interior
+    assert M.brmse(e, y, mask=mask) == pytest.approx(np.sqrt(1.0 / 20.0), rel=1e-12)
+    assert M.rmse(e, y, mask=mask) == pytest.approx(np.sqrt(10.0 / 24.0), rel=1e-12)
+
+
+def test_masked_frmse_is_the_spectrum_of_the_error_zeroed_outside_the_fluid():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=(2, 12, 10))
+    p = y + rng.normal(size=y.shape)
+    mask = rng.random(size=(12, 10)) > 0.3
+    n_fluid = mask.sum()
+    bands = M.frmse_bands(p, y, mask=mask)
+    # Parseval: the bands add up to the masked rmse
+    total = bands["low"] ** 2 + bands["mid"] ** 2 + bands["high"] ** 2
+    np.testing.assert_allclose(total, M.rmse(p, y, mask=mask) ** 2, rtol=1e-12)
+    # = the unmasked metric of the zeroed error, renormalised from N to the fluid count
+    zeroed = y + np.where(mask, p - y, 0.0)
+    scale = np.sqrt(mask.size / n_fluid)
+    for band in ("low", "mid", "high"):
+        np.testing.assert_allclose(bands[band], scale * M.frmse_bands(zeroed, y)[band],
+                                   rtol=1e-12)
+    # 2x2 grid: every mode is in the low band, so frmse_low is the masked rmse
+    m22 = np.array([[True, False], [True, True]])
+    assert M.frmse_low(P22, Y22, mask=m22) == pytest.approx(np.sqrt(4.0 / 3.0), rel=1e-12)
+    assert M.frmse_mid(P22, Y22, mask=m22) == 0.0
+
+
+def test_all_fluid_mask_agrees_with_no_mask():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(3, 9, 8))
+    p = y + 0.1 * rng.normal(size=y.shape)
+    ones = np.ones((9, 8), dtype=bool)
+    for name in list_metrics():
+        np.testing.assert_allclose(get_metric(name)(p, y, mask=ones), get_metric(name)(p, y),
+                                   rtol=1e-12, err_msg=name)
+
+
+def test_mask_per_sample_broadcast_over_time_in_compute_all():
+    rng = np.random.default_rng(6)
+    y = xr.DataArray(rng.normal(size=(2, 3, 3, 3)), dims=("sample", "t", "x", "y"),
+                     coords={"sample": [10, 11]})
+    masks = np.stack([MASK, np.ones((3, 3), dtype=bool)])
+    p = y.copy(data=y.values + np.broadcast_to(EM, y.shape))
+    mask = xr.DataArray(masks.transpose(0, 2, 1), dims=("sample", "y", "x"),
+                        coords={"sample": [10, 11]})
+    ds = compute_all(p, y, metrics=["max_err", "rmse"], mask=mask)
+    assert ds["max_err"].dims == ("sample", "t")
+    np.testing.assert_allclose(ds["max_err"].sel(sample=10).values, 2.0)  # solid 50, 100 out
+    np.testing.assert_allclose(ds["max_err"].sel(sample=11).values, 100.0)  # all fluid
+    np.testing.assert_allclose(ds["rmse"].sel(sample=10).values, np.sqrt(5.0 / 7.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="coordinate 'sample' differs"):
+        compute_all(p, y, mask=mask.assign_coords(sample=[0, 1]))
+    with pytest.raises(ValueError, match="spatial dims"):
+        compute_all(p, y, mask=mask.isel(y=0))
+
+
+def test_mask_errors():
+    with pytest.raises(ValueError, match="no fluid point in 1 of 1"):
+        M.rmse(YM, YM, mask=np.zeros((3, 3), dtype=bool))
+    with pytest.raises(ValueError, match="only 0"):
+        M.rmse(YM, YM, mask=np.full((3, 3), 0.5))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        M.rmse(YM, YM, mask=np.ones((4, 3), dtype=bool))

@@ -17,7 +17,11 @@ from pdeforge.leaderboard.errors import MetadataError, NotSupportedError
 from pdeforge.leaderboard.reproduce import RetrainReport, compare_runs, reproduce
 from pdeforge.leaderboard.score import load_scores
 from pdeforge.leaderboard.submit import (
-    TEMPLATE, submit, training_fields, training_toml, validate_metadata,
+    TEMPLATE,
+    submit,
+    training_fields,
+    training_toml,
+    validate_metadata,
 )
 
 DS = "condiff"

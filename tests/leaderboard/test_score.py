@@ -12,10 +12,17 @@ from pdeforge.datasets.store import open_split
 from pdeforge.errors import PdeforgeError
 from pdeforge.leaderboard.errors import SubmissionError
 from pdeforge.leaderboard.predictions import (
-    FORMAT, Reference, load_predictions, write_predictions,
+    FORMAT,
+    Reference,
+    load_predictions,
+    write_predictions,
 )
 from pdeforge.leaderboard.score import (
-    group_labels, load_scores, score, score_predictions, summarize,
+    group_labels,
+    load_scores,
+    score,
+    score_predictions,
+    summarize,
 )
 
 DS = "condiff"
@@ -340,3 +347,52 @@ def test_load_predictions_returns_test_order(valid, tmp_path, tiny_root):
     np.testing.assert_array_equal(pred["sample"].values, [0, 1, 2])
     np.testing.assert_array_equal(pred["u"].values, valid["u"].values)
     assert ref.targets == ["u"] and ref.params == ["contrast"]
+
+
+# ------------------------------------------------------------------ fluid masks (issue #12)
+
+
+def _masked_reference(per_sample: bool):
+    """u (sample, t, x, y) on an 6x5 grid with a solid block, v without a mask on its grid."""
+    rng = np.random.default_rng(1)
+    n, nt = 4, 2
+    solid = np.zeros((6, 5), dtype=bool)
+    solid[2:4, 1:3] = True
+    fluid = np.broadcast_to(~solid, (n, 6, 5)).copy() if per_sample else ~solid
+    if per_sample:
+        fluid[1, 0, 0] = False  # sample 1 has one more solid point
+    mask_dims = ("sample", "x", "y") if per_sample else ("x", "y")
+    truth = xr.Dataset({
+        "u": (("sample", "t", "x", "y"), rng.normal(size=(n, nt, 6, 5)), {"role": "target"}),
+        "v": (("sample", "q"), rng.normal(size=(n, 7)), {"role": "target"}),
+        "fluid": (mask_dims, fluid.astype(np.int8), {"role": "mask"}),
+    }, coords={"sample": np.arange(n), "t": [0.0, 1.0], "x": np.arange(6.0),
+               "y": np.arange(5.0), "q": np.arange(7.0)}, attrs={"targets": "u v"})
+    return Reference("synthetic", "c", None, {"content_key": "k"}, truth, ["u", "v"], [],
+                     ["fluid"])
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_scorer_applies_the_test_splits_mask(per_sample):
+    ref = _masked_reference(per_sample)
+    pred = ref.truth[["u", "v"]].copy(deep=True)
+    fluid = np.broadcast_to(ref.truth["fluid"].values.astype(bool).reshape(
+        (4, 1, 6, 5) if per_sample else (1, 1, 6, 5)), (4, 2, 6, 5))
+    err = np.where(fluid, 0.01, 1e3)  # huge errors only on solid points
+    pred["u"] = pred["u"] + err
+    pred.attrs["model"] = "m"
+    s = score_predictions(pred, ref, ["rmse", "max_err", "rel_l2"])
+    assert s.attrs["masks"] == "u=fluid"
+    np.testing.assert_allclose(s["rmse"].sel(field="u").values, 0.01, rtol=1e-12)
+    np.testing.assert_allclose(s["max_err"].sel(field="u").values, 0.01, rtol=1e-12)
+    u, e = ref.truth["u"].values, err
+    want = np.sqrt((np.where(fluid, e, 0) ** 2).sum(axis=(2, 3))
+                   / (np.where(fluid, u, 0) ** 2).sum(axis=(2, 3)))
+    np.testing.assert_allclose(s["rel_l2"].sel(field="u").values, want, rtol=1e-12)
+    # v lies on another grid: unmasked (and exact here)
+    np.testing.assert_array_equal(s["rmse"].sel(field="v").values, 0.0)
+
+
+def test_scores_without_a_mask_carry_no_masks_attribute(valid, tiny_root, tmp_path):
+    path = _save(valid, tmp_path / "p.nc")
+    assert "masks" not in score(path, DS, root=tiny_root).attrs
