@@ -8,10 +8,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy import pi
 
-from pdeforge.datasets import schema, store
+from pdeforge.datasets import store
 from pdeforge.datasets.loader import TorchDataset
 from pdeforge.datasets.runner import effective_card, generate_dataset
-from pdeforge.datasets.verify import verify
 from pdeforge.generators import fv
 from pdeforge.generators.diffusion import (
     cell_centres, fhn_rollout, heat_rollout, neumann_eigenvalues, neumann_laplacian, _dct, _idct,
@@ -166,15 +165,12 @@ def tiny_root(tmp_path_factory):
     return root
 
 
-def test_end_to_end_shards_verify_and_rollout(tiny_root):
+def test_rollout_loader_shapes(tiny_root):
+    """(check, verify, rerun and worker identity: tests/test_family_contract.py)"""
     card, family = effective_card("diffusion", TINY)
     for config, (n, vt, vs) in {"heat_cubic0.1_grid15": (15, 1, 2), "diff_react_grid16": (16, 2, 0)}.items():
         cdir = store.config_dir(store.resolve_root(tiny_root), "diffusion", config)
-        files = sorted(cdir.rglob("shard-*.nc"))
-        assert len(files) == 2  # train (2 samples, one shard) + test
-        for path in files:
-            assert schema.check_shard(path) == []
-        assert verify(cdir, regenerate=3, seed=0, log=lambda *a: None) == []
+        assert len(sorted(cdir.rglob("shard-*.nc"))) == 2  # train (2 samples, one shard) + test
         ds = TorchDataset("diffusion", config=config, root=tiny_root, mode="rollout", history=2, horizon=1)
         assert ds.n_windows == 5 - 2 - 1 + 1 and len(ds) == 2 * ds.n_windows
         x, y = ds[len(ds) - 1]

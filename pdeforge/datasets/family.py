@@ -101,8 +101,13 @@ class Family:
     """Base class of dataset families. Subclasses set ``name`` and implement the hooks."""
 
     name: str = ""
-    #: True when samples must be produced in one ordered stream (no per-sample seeds)
+    #: the card values the command line may set, by name
     overrides: dict[str, Override] = {}
+    #: overrides giving the smallest dataset that still runs every code path of the family
+    #: (every split, more than one shard per split, more than one config where the family has
+    #: several kinds): the contract test (tests/test_family_contract.py) generates it for every
+    #: registered family — tiny → check → verify → open → loader → 1-vs-2-worker identity
+    tiny: dict[str, str] = {}
 
     # --- card handling ----------------------------------------------------------------------
     def apply_overrides(self, card: Card, values: dict[str, str]) -> Card:

@@ -155,6 +155,8 @@ def _poisson_system(n: int):
 class ConDiff(Family):
     name = "condiff"
     overrides = OVERRIDES
+    tiny = {"grid": "16", "n_train": "3", "n_test": "2", "n_val": "1", "configs": "cubic0.1,poisson",
+            "samples_per_shard": "2"}
 
     # --- card ---------------------------------------------------------------------------
     def validate(self, card: Card) -> None:

@@ -165,6 +165,8 @@ def _grf(s: int, alpha: float, tau: float) -> NeumannGRF:
 class Darcy(Family):
     name = "darcy"
     overrides = OVERRIDES
+    tiny = {"solve": "41", "store": "21,11", "n_train": "3", "n_test": "2", "n_val": "1",
+            "samples_per_shard": "2"}
 
     # --- card -------------------------------------------------------------------------------
     def validate(self, card: Card) -> None:

@@ -244,6 +244,8 @@ OVERRIDES = {
 class DarcyPDEBench(Family):
     name = "darcy_pdebench"
     overrides = OVERRIDES
+    tiny = {"grid": "16", "n_train": "3", "n_test": "2", "n_val": "1",
+            "configs": "beta0.01_grid16,beta100.0_grid16", "samples_per_shard": "2"}
 
     # --- card -------------------------------------------------------------------------------
     def validate(self, card: Card) -> None:

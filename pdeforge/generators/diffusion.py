@@ -269,6 +269,8 @@ def _times(t_final: float, frames: int) -> np.ndarray:
 class Diffusion(Family):
     name = "diffusion"
     overrides = OVERRIDES
+    tiny = {"heat_grid": "15", "dr_grid": "16", "heat_frames": "5", "dr_frames": "5", "dr_t_final": "0.2",
+            "variances": "0.1", "n_train": "3", "n_test": "1", "n_val": "1", "samples_per_shard": "2"}
 
     # --- card -------------------------------------------------------------------------------
     def validate(self, card: Card) -> None:

@@ -88,6 +88,8 @@ def _sigma(card: Card) -> float | None:
 class NavierStokes2D(Family):
     name = "ns2d"
     overrides = OVERRIDES
+    tiny = {"solve": "32", "store": "32,16", "viscosities": "1e-3", "final_times": "2", "dt": "0.01",
+            "n_train": "3", "n_test": "1", "n_val": "1", "samples_per_shard": "2"}
 
     # --- card -------------------------------------------------------------------------------
     def validate(self, card: Card) -> None:
