@@ -68,9 +68,9 @@ def open_train_val(cfg: TrainConfig, eval_batch_size: int) -> TrainData:
     manifest = store.read_manifest(cdir) if cdir is not None else None
     if manifest is None:
         raise InvalidValueError(f"{cfg.dataset}: training needs a generated config with a manifest")
-    if "test" not in manifest["splits"] or "val" not in manifest["splits"]:
+    if "test" not in manifest.splits or "val" not in manifest.splits:
         raise InvalidValueError(f"{cdir}: training needs 'train', 'val' and 'test' splits; "
-                                f"the manifest has {', '.join(manifest['splits'])}")
+                                f"the manifest has {', '.join(manifest.splits)}")
     val_ds = TorchDataset(cfg.dataset, cfg.config, "val", **open_ds)
     fit_ds = train_ds
     if cfg.n_train is not None and cfg.n_train < len(train_ds):

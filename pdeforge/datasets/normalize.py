@@ -225,7 +225,7 @@ def load_stats(cdir: str | Path, *, recompute: bool = False) -> dict[str, Any]:
     if manifest is None:
         raise InvalidValueError(f"{cdir}: no {store.MANIFEST}; normalisation statistics need the "
                                 "config's manifest (pass normalize=False to read raw values)")
-    key = manifest.get("content_key")
+    key = manifest.content_key
     fingerprint = train_fingerprint(manifest)
     path = cdir / STATS_FILE
     if not recompute and path.is_file():
@@ -236,20 +236,19 @@ def load_stats(cdir: str | Path, *, recompute: bool = False) -> dict[str, Any]:
         if (isinstance(stats, dict) and stats.get("format") == STATS_FORMAT
                 and stats.get("content_key") == key and stats.get("train_fingerprint") == fingerprint):
             return stats
-    train = manifest.get("splits", {}).get("train")
-    if not train or not train.get("shards"):
+    if "train" not in manifest.splits or not manifest.split("train").shards:
         raise InvalidValueError(f"{cdir}: the train split has no samples; normalisation statistics "
                                 "come from the train split only (pass normalize=False)")
-    files = [cdir / s["file"] for s in train["shards"]]
-    for f in files:
-        if not f.is_file():
-            raise CorruptFileError(f, "listed in the manifest but missing")
+    from pdeforge.datasets.reading import open_split_files
+
+    train = open_split_files(cdir, split="train")  # verified like every other read
+    files = train.files
     stats = {
         "format": STATS_FORMAT,
         "content_key": key,
         "train_fingerprint": fingerprint,
         "split": "train",
-        "n_samples": sum(s["stop"] - s["start"] for s in train["shards"]),
+        "n_samples": sum(ref.n for ref in train.shards),
         "log_decades": LOG_DECADES,
         "created_at": store.now(),
         "variables": compute_stats(files),
