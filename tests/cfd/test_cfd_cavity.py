@@ -5,7 +5,7 @@ convective time < 1e-6).  Error = max |ours − Ghia| over the table's interior 
 units, ours linearly interpolated between faces.  Measured (2-core box): Re 100 on 64² u 0.0038,
 v 0.0086 (staggered faces), 0.0036 / 0.0087 from the stored cell-centre fields; the error does
 not shrink under refinement (32²: 0.0020 / 0.0084, 128²: 0.0049 / 0.0091) because it is mostly
-the difference between two converged discretisations, not our grid error (see the
+the difference between two converged discretisations, not our grid error (see
 test_re100_self_convergence, slow).  Thresholds: 0.012 at Re 100 on 64² (default run, ~5 CPU-s);
 0.02 (the issue's bound) at Re 400 and 1000 on 128² (slow).
 """
