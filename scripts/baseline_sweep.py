@@ -39,7 +39,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from pdeforge.baselines.train import TrainConfig, train
-    from pdeforge.leaderboard.submit import submit, training_toml
+    from pdeforge.contracts.training import training_toml
+    from pdeforge.leaderboard.submit import submit
 
     for config in args.configs.split(","):
         for model in args.models.split(","):

@@ -12,7 +12,7 @@ value raises :class:`~pdeforge.errors.InvalidValueError`):
 
 ``pdeforge train`` (:mod:`pdeforge.baselines.commands`) builds a TrainConfig from ``key=value``
 words; a leaderboard submission's ``[training]`` table is a TrainConfig without ``root``,
-``out_dir`` and ``progress`` (:mod:`pdeforge.leaderboard.submit`).
+``out_dir`` and ``progress`` (:mod:`pdeforge.contracts.training`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@ r"""Prediction, the val/test rel-L2, and the inference timing.
 
 Metric
 ------
-``val_rel_l2`` and ``test_rel_l2`` use :func:`pdeforge.leaderboard.metrics.rel_l2` on
+``val_rel_l2`` and ``test_rel_l2`` use :func:`pdeforge.contracts.metrics.rel_l2` on
 de-normalised arrays in float64: one value per (sample, target field), the mean over the fields
 of a sample, then the mean over samples -- the leaderboard's per-sample aggregation, so
 ``test_rel_l2`` is the number the scorer reports as the mean ``rel_l2`` (for one target field it
@@ -76,8 +76,8 @@ def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool,
 
 def rel_l2_per_sample(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Per-sample rel-L2 (module docstring): ``(N, C, *grid)`` → ``(N,)``, the mean over fields of
-    :func:`pdeforge.leaderboard.metrics.rel_l2`, on ``m·pred`` and ``m·truth`` with a mask."""
-    from pdeforge.leaderboard.metrics import rel_l2
+    :func:`pdeforge.contracts.metrics.rel_l2`, on ``m·pred`` and ``m·truth`` with a mask."""
+    from pdeforge.contracts.metrics import rel_l2
 
     if mask is not None:
         m = check_mask(mask, pred).astype(pred.dtype)

@@ -14,7 +14,7 @@
   (``hardware`` is the trainer's, :func:`hardware_string`).
 
 ``predictions.nc`` is the leaderboard's format
-(:func:`pdeforge.leaderboard.predictions.write_predictions`: the target variables with their
+(:func:`pdeforge.contracts.predictions.write_predictions`: the target variables with their
 dims, the test ``sample`` indices and the stored coordinates), the full field even where a
 mask marks solid cells. ``submission.toml`` is a leaderboard metadata draft (fill in
 ``authors``).
@@ -238,7 +238,7 @@ def write_predictions(path: Path, pred: np.ndarray, test_ds, sample_ids: np.ndar
     leaderboard's format (the predictions module validates it like the scorer)."""
     import xarray as xr
 
-    from pdeforge.leaderboard.predictions import write_predictions as _write
+    from pdeforge.contracts.predictions import write_predictions as _write
 
     if list(test_ds.y_channels) != list(test_ds.targets):
         raise InvalidValueError(f"predictions need one channel per target variable; the loader's "

@@ -2,7 +2,7 @@
 
 Order of aggregation (pinned)
 -----------------------------
-Input: the ``xarray.Dataset`` of :func:`pdeforge.leaderboard.metrics.compute_all`,
+Input: the ``xarray.Dataset`` of :func:`pdeforge.contracts.metrics.compute_all`,
 one value per ``(sample, field, t)`` (or whatever non-spatial dims exist).
 
 1. **Per-sample value.**  For every metric and every sample, take the plain
@@ -26,7 +26,7 @@ Pitfalls this module avoids on purpose
   correlated within a sample and give intervals that are far too narrow;
   resampling is over samples only.
 * **nanmean**: NaN scores (diverged rollouts, degenerate targets, see
-  :mod:`pdeforge.leaderboard.metrics`) propagate to the aggregate instead of
+  :mod:`pdeforge.contracts.metrics`) propagate to the aggregate instead of
   silently being dropped.
 """
 

@@ -3,17 +3,12 @@ prints them without a traceback and exits with status 2)."""
 
 from __future__ import annotations
 
+from pdeforge.contracts.errors import SubmissionError
 from pdeforge.errors import PdeforgeError
 
-__all__ = ["SubmissionError", "MetadataError", "ClaimsError", "BoardError", "NotSupportedError"]
-
-
-class SubmissionError(PdeforgeError):
-    """A predictions file that cannot be scored; the message names the file and the problem."""
-
-    def __init__(self, path, problem: str):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{path}: {problem}")
+# SubmissionError (a predictions file that cannot be scored) belongs to the predictions
+# contract: import it from pdeforge.contracts.errors.
+__all__ = ["MetadataError", "ClaimsError", "BoardError", "NotSupportedError"]
 
 
 class MetadataError(SubmissionError):

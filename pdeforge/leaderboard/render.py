@@ -615,8 +615,8 @@ def _example_plot(entry: Entry, ref, path: Path) -> None:
 
 
 def _plots(sections: list[Section], out: Path, root) -> list[Path]:
+    from pdeforge.contracts.predictions import open_reference
     from pdeforge.errors import PdeforgeError
-    from pdeforge.leaderboard.predictions import open_reference
 
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -146,7 +146,7 @@ def reproduce(entry_dir, predictions=None, root=None, *, retrain: bool = False, 
     and compare statistically instead (:func:`retrain_entry`; ``out_dir`` keeps that run,
     ``progress`` shows the trainer's progress bar); returns a :class:`RetrainReport`.
     """
-    from pdeforge.leaderboard.predictions import load_predictions
+    from pdeforge.contracts.predictions import load_predictions
     from pdeforge.leaderboard.score import load_scores, score_predictions
 
     if retrain:
@@ -358,7 +358,7 @@ def _describe(training: dict) -> str:
 
 def _stored_predictions(entry, root):
     """The entry's stored predictions (validated, in test order), or None if not stored/valid."""
-    from pdeforge.leaderboard.predictions import load_predictions
+    from pdeforge.contracts.predictions import load_predictions
 
     path = entry.predictions_path
     if path is None or not path.is_file():
@@ -397,7 +397,7 @@ def retrain_entry(entry_dir, root=None, out_dir=None, *, progress: bool = False)
     import tempfile
 
     from pdeforge.baselines.train import TrainConfig, train
-    from pdeforge.leaderboard.predictions import load_predictions
+    from pdeforge.contracts.predictions import load_predictions
     from pdeforge.leaderboard.score import load_scores, score_predictions
     from pdeforge.leaderboard.submit import validate_training
 

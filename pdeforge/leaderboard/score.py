@@ -1,12 +1,12 @@
 """Score a predictions file against the generated test split.
 
 :func:`score` validates a ``pdeforge-predictions/1`` file (see
-:mod:`pdeforge.leaderboard.predictions`) and evaluates every registered metric of
-:mod:`pdeforge.leaderboard.metrics` per ``(sample, field[, t])``: ``field`` runs over the
+:mod:`pdeforge.contracts.predictions`) and evaluates every registered metric of
+:mod:`pdeforge.contracts.metrics` per ``(sample, field[, t])``: ``field`` runs over the
 dataset's target variables, the spatial dims (all dims of a target except ``sample`` and
 ``t``) are reduced over; when the test split holds a ``role == "mask"`` variable (1 = fluid,
 0 = solid) on a target's grid, that target's metrics are computed over its fluid points
-(:mod:`pdeforge.leaderboard.metrics`, "Fluid masks"; attribute ``masks`` of the scores names
+(:mod:`pdeforge.contracts.metrics`, "Fluid masks"; attribute ``masks`` of the scores names
 target=mask pairs).  The result is an ``xarray.Dataset`` (format
 ``pdeforge-scores/1``) with one variable per metric and, as coordinates along ``sample``,
 every per-sample ``role == "param"`` variable of the test split (ConDiff: ``contrast``), so
@@ -31,16 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pdeforge.datasets import store
-from pdeforge.leaderboard.aggregate import aggregate
-from pdeforge.leaderboard.errors import SubmissionError
-from pdeforge.leaderboard.metrics import compute_all, get_metric, list_metrics
-from pdeforge.leaderboard.predictions import (
+from pdeforge.contracts.errors import SubmissionError
+from pdeforge.contracts.metrics import compute_all, get_metric, list_metrics
+from pdeforge.contracts.predictions import (
     NON_SPATIAL_DIMS,
     Reference,
     load_predictions,
     write_netcdf_atomic,
 )
+from pdeforge.datasets import store
+from pdeforge.leaderboard.aggregate import aggregate
 
 __all__ = [
     "SCORES_FORMAT", "ROUND_OFF_REL_L2", "score", "score_predictions", "save_scores",
@@ -164,7 +164,7 @@ def check_finite(scores, label="scores") -> None:
     Predictions are finite (checked), so a non-finite score means overflow: ``(p - y)**2``
     of a finite but huge prediction (|p| >~ 1e154 in float64) is inf.  Relative metrics
     (``Metric.relative``: rel_l2, nrmse, vrmse) are NaN *by design* for a degenerate target
-    (zero / constant field, see :mod:`pdeforge.leaderboard.metrics`); that NaN is kept (it
+    (zero / constant field, see :mod:`pdeforge.contracts.metrics`); that NaN is kept (it
     is the dataset's, not the submission's, and shows on the board as NaN).  An overflow in
     a relative metric always shows as inf (its numerator is the overflowing rmse), so it is
     caught too.  Raises :class:`SubmissionError` naming every offending metric with the

@@ -63,6 +63,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pdeforge.contracts.errors import SubmissionError
+from pdeforge.contracts.training import TRAINING_EXCLUDED
 from pdeforge.datasets import store
 from pdeforge.leaderboard.entries import (
     ENTRY_FORMAT,
@@ -72,11 +74,11 @@ from pdeforge.leaderboard.entries import (
     entries_dir,
     read_entry,
 )
-from pdeforge.leaderboard.errors import BoardError, MetadataError, SubmissionError
+from pdeforge.leaderboard.errors import BoardError, MetadataError
 
-__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "TRAINING_EXCLUDED", "TEXT_LIMITS",
-           "MAX_AUTHORS", "PLACEHOLDER_AUTHORS", "read_metadata", "validate_metadata",
-           "validate_training", "training_fields", "training_toml", "slugify", "submit"]
+__all__ = ["META_FIELDS", "COPY_LIMIT_BYTES", "TEMPLATE", "TEXT_LIMITS", "MAX_AUTHORS",
+           "PLACEHOLDER_AUTHORS", "read_metadata", "validate_metadata", "validate_training",
+           "training_fields", "slugify", "submit"]
 
 #: predictions files smaller than this are copied into the entry, larger ones referenced
 COPY_LIMIT_BYTES = 2_000_000
@@ -113,8 +115,6 @@ PLACEHOLDER_AUTHORS = frozenset({
     "a author", "b author", "first author", "john doe", "jane doe", "someone", "me",
 })
 
-#: TrainConfig fields that describe where a run happens, not what it is: never recorded
-TRAINING_EXCLUDED = ("out_dir", "root", "progress")
 #: [training] keys that must be given (the rest default to TrainConfig's values)
 _TRAINING_REQUIRED = ("dataset", "config")
 #: [training] keys whose TrainConfig default is None (stored as null in meta.json)
@@ -353,49 +353,6 @@ def validate_training(table: dict[str, Any], problems: list[str] | None = None, 
     return out
 
 
-def _toml_value(v) -> str:
-    import json
-    import math
-
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        items = [f"{k if re.match(r'^[A-Za-z0-9_-]+$', str(k)) else json.dumps(str(k))} = "
-                 f"{_toml_value(x)}" for k, x in v.items() if x is not None]
-        return "{ " + ", ".join(items) + " }" if items else "{}"
-    raise TypeError(f"cannot write {type(v).__name__} {v!r} as TOML")
-
-
-def training_toml(cfg) -> str:
-    """The ``[training]`` table of a TrainConfig (or its dict) as TOML text.
-
-    Every field but ``TRAINING_EXCLUDED`` is written; fields that are ``None`` are left out
-    (TOML has no null; they default to ``None`` again).  Append it to a metadata file after
-    all top-level keys.
-    """
-    import dataclasses
-
-    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-    lines = ["[training]"]
-    for key, value in d.items():
-        if key in TRAINING_EXCLUDED or value is None:
-            continue
-        lines.append(f"{key} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
 def slugify(name: str) -> str:
     """Directory-safe name: lowercase ``[a-z0-9._-]``, other runs replaced by ``-``.
 
@@ -441,8 +398,8 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
     """
     import pdeforge
     from pdeforge.atomic import copy_file, write_json
+    from pdeforge.contracts.predictions import load_predictions
     from pdeforge.errors import StoreError
-    from pdeforge.leaderboard.predictions import load_predictions
     from pdeforge.leaderboard.score import (
         ROUND_OFF_REL_L2,
         check_finite,

@@ -129,7 +129,7 @@ def test_tiny_run_selects_on_val_and_reads_test_once(tiny_root, tmp_path, monkey
     assert sorted(set(spy.reads("train"))) == list(range(6))
 
     # predictions file: leaderboard format, test sample indices and target dims/coords
-    from pdeforge.leaderboard.predictions import load_predictions
+    from pdeforge.contracts.predictions import load_predictions
 
     pred, ref = load_predictions(out / "predictions.nc", "condiff", root=tiny_root)
     truth = store.open_split(cdir, split="test")
@@ -140,7 +140,7 @@ def test_tiny_run_selects_on_val_and_reads_test_once(tiny_root, tmp_path, monkey
     assert pred.attrs["content_key"] == manifest["content_key"]
 
     # test metric: per-sample mean rel-L2 against the stored targets = what the scorer reports
-    from pdeforge.leaderboard.metrics import rel_l2
+    from pdeforge.contracts.metrics import rel_l2
 
     want = float(np.mean(rel_l2(pred["u"].values, truth["u"].values)))
     truth.close()

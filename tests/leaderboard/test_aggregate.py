@@ -152,7 +152,7 @@ def test_aggregate_is_not_a_batch_ratio():
     # per-sample ratios must be averaged, not the ratio of batch sums:
     # errors 1 and 1 on targets of norm 1 and 100 -> rel errors 1.0 and 0.01 -> mean 0.505
     # (a batch ratio would give 2 / 101 = 0.0198)
-    from pdeforge.leaderboard.metrics import compute_all
+    from pdeforge.contracts.metrics import compute_all
 
     y = np.zeros((2, 1, 2))
     y[0, 0, 0] = 1.0

@@ -13,9 +13,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.store import open_split
 from pdeforge.leaderboard.errors import BoardError
-from pdeforge.leaderboard.predictions import write_predictions
 from pdeforge.leaderboard.render import render
 from pdeforge.leaderboard.score import load_scores
 from pdeforge.leaderboard.submit import submit

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from pdeforge import cli
+from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.store import open_split
 from pdeforge.errors import PdeforgeError
 from pdeforge.leaderboard.claims import check_claims, read_claims
 from pdeforge.leaderboard.errors import ClaimsError
-from pdeforge.leaderboard.predictions import write_predictions
 from pdeforge.leaderboard.submit import submit
 
 DS = "condiff"

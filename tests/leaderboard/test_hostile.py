@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 from pdeforge import cli
+from pdeforge.contracts.errors import SubmissionError
+from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.runner import generate_dataset
 from pdeforge.datasets.store import open_split
 from pdeforge.errors import CorruptFileError
 from pdeforge.leaderboard.entries import read_entry
-from pdeforge.leaderboard.errors import BoardError, MetadataError, SubmissionError
-from pdeforge.leaderboard.predictions import write_predictions
+from pdeforge.leaderboard.errors import BoardError, MetadataError
 from pdeforge.leaderboard.render import render
 from pdeforge.leaderboard.reproduce import reproduce
 from pdeforge.leaderboard.score import score

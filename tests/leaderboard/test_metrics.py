@@ -1,11 +1,11 @@
-"""Tests of the pinned metric definitions (pdeforge.leaderboard.metrics)."""
+"""Tests of the pinned metric definitions (pdeforge.contracts.metrics)."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from pdeforge.leaderboard import metrics as M
-from pdeforge.leaderboard.metrics import (
+from pdeforge.contracts import metrics as M
+from pdeforge.contracts.metrics import (
     METRICS,
     DegenerateTargetWarning,
     compute_all,
@@ -42,7 +42,9 @@ HAND_22 = {
 
 def test_registry_contents_and_attributes():
     assert list_metrics() == list(HAND_22)
-    for name, m in METRICS.items():
+    assert METRICS.names() == sorted(HAND_22)  # a pdeforge.registry.Registry
+    for name in list_metrics():
+        m = METRICS.get(name)
         assert m.name == name
         assert callable(m.fn)
         assert m.higher_is_better is False
@@ -220,8 +222,11 @@ def test_shape_mismatch_raises():
 
 
 def test_unknown_metric_lists_known_names():
-    with pytest.raises(ValueError) as ei:
+    from pdeforge.errors import PdeforgeError, UnknownNameError
+
+    with pytest.raises(UnknownNameError) as ei:
         get_metric("rel_l3")
+    assert isinstance(ei.value, ValueError) and isinstance(ei.value, PdeforgeError)
     msg = str(ei.value)
     assert "rel_l3" in msg
     for name in list_metrics():
@@ -229,9 +234,10 @@ def test_unknown_metric_lists_known_names():
 
 
 def test_duplicate_registration_rejected():
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="registered twice"):
         M.register_metric("rmse")(lambda p, y, ndim_space=2: 0.0)
-    assert METRICS["rmse"].fn is M.rmse
+    assert METRICS.get("rmse").fn is M.rmse
+    assert list_metrics().count("rmse") == 1
 
 
 # --------------------------------------------------------- zero targets
@@ -479,3 +485,23 @@ def test_mask_errors():
         M.rmse(YM, YM, mask=np.full((3, 3), 0.5))
     with pytest.raises(ValueError, match="does not broadcast"):
         M.rmse(YM, YM, mask=np.ones((4, 3), dtype=bool))
+
+
+def test_contracts_import_neither_the_trainer_nor_the_board():
+    """pdeforge.contracts is what both sides share: importing it loads neither side, and the
+    trainer's modules do not import the board."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, pdeforge.contracts.metrics, pdeforge.contracts.predictions, "
+            "pdeforge.contracts.training, pdeforge.contracts.errors; "
+            "bad = sorted(m for m in sys.modules if m.startswith(('pdeforge.leaderboard', "
+            "'pdeforge.baselines'))); print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    root = Path(__file__).resolve().parents[2] / "pdeforge" / "baselines"
+    offenders = [f"{p.name}:{i}" for p in sorted(root.glob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if "pdeforge.leaderboard" in line]
+    assert offenders == []

@@ -13,6 +13,7 @@ import pytest
 
 from pdeforge import cli
 from pdeforge.baselines.train import TrainConfig, train
+from pdeforge.contracts.training import training_toml
 from pdeforge.leaderboard.errors import MetadataError, NotSupportedError
 from pdeforge.leaderboard.reproduce import RetrainReport, compare_runs, reproduce
 from pdeforge.leaderboard.score import load_scores
@@ -20,7 +21,6 @@ from pdeforge.leaderboard.submit import (
     TEMPLATE,
     submit,
     training_fields,
-    training_toml,
     validate_metadata,
 )
 

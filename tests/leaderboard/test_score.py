@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pdeforge.datasets.store import open_split
-from pdeforge.errors import PdeforgeError
-from pdeforge.leaderboard.errors import SubmissionError
-from pdeforge.leaderboard.predictions import (
+from pdeforge.contracts.errors import SubmissionError
+from pdeforge.contracts.predictions import (
     FORMAT,
     Reference,
     load_predictions,
     write_predictions,
 )
+from pdeforge.datasets.store import open_split
+from pdeforge.errors import PdeforgeError
 from pdeforge.leaderboard.score import (
     group_labels,
     load_scores,

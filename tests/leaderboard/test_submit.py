@@ -12,11 +12,11 @@ import xarray as xr
 
 import pdeforge
 from pdeforge import cli
+from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.store import file_sha256, open_split
 from pdeforge.errors import PdeforgeError
 from pdeforge.leaderboard.entries import read_entry
 from pdeforge.leaderboard.errors import BoardError, MetadataError, NotSupportedError
-from pdeforge.leaderboard.predictions import write_predictions
 from pdeforge.leaderboard.reproduce import reproduce
 from pdeforge.leaderboard.score import load_scores, score
 from pdeforge.leaderboard.submit import TEMPLATE, slugify, submit, validate_metadata

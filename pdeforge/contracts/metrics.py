@@ -73,6 +73,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from pdeforge.errors import UnknownNameError
+from pdeforge.registry import Registry
+
 __all__ = [
     "DENOM_RTOL",
     "FRMSE_BANDS",
@@ -148,8 +151,10 @@ class Metric:
         return self.fn(pred, target, **kwargs)
 
 
-#: name -> :class:`Metric`, in registration order.
-METRICS: dict[str, Metric] = {}
+#: name -> :class:`Metric` (the project's one registry idiom, :class:`pdeforge.registry.Registry`)
+METRICS: Registry[Metric] = Registry("metric")
+#: registration order (tables and score files list the metrics in this order)
+_ORDER: list[str] = []
 
 
 def register_metric(name: str | None = None, *, higher_is_better: bool = False,
@@ -163,10 +168,9 @@ def register_metric(name: str | None = None, *, higher_is_better: bool = False,
 
     def deco(fn):
         key = name or fn.__name__
-        if key in METRICS:
-            raise ValueError(f"metric {key!r} is already registered")
         doc = (fn.__doc__ or "").strip()
-        METRICS[key] = Metric(key, fn, doc, higher_is_better, accepts_boundary, relative)
+        METRICS.register(key)(Metric(key, fn, doc, higher_is_better, accepts_boundary, relative))
+        _ORDER.append(key)
         return fn
 
     return deco
@@ -174,16 +178,16 @@ def register_metric(name: str | None = None, *, higher_is_better: bool = False,
 
 def list_metrics() -> list[str]:
     """Names of all registered metrics, in registration order."""
-    return list(METRICS)
+    return list(_ORDER)
 
 
 def get_metric(name: str) -> Metric:
-    """Look a metric up by name; unknown names raise ``ValueError`` listing the known ones."""
-    try:
-        return METRICS[name]
-    except (KeyError, TypeError):
-        known = ", ".join(METRICS)
-        raise ValueError(f"unknown metric {name!r}; known metrics: {known}") from None
+    """Look a metric up by name; an unknown name raises
+    :class:`~pdeforge.errors.UnknownNameError` (a ``ValueError`` and a ``PdeforgeError``)
+    listing the known ones."""
+    if not isinstance(name, str):
+        raise UnknownNameError("metric", repr(name), METRICS.names())
+    return METRICS.get(name)
 
 
 # --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ One netCDF4/HDF5 file (written with ``h5netcdf``) holding one ``xarray.Dataset``
 generated dataset, validates it exactly like the scorer will, and writes it atomically
 (temporary name in the same directory, fsync, rename).  :func:`load_predictions` opens and
 validates a file against the generated dataset; every problem raises
-:class:`~pdeforge.leaderboard.errors.SubmissionError` naming the file and what is wrong.
+:class:`~pdeforge.contracts.errors.SubmissionError` naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pdeforge.contracts.errors import SubmissionError
 from pdeforge.datasets import store
-from pdeforge.leaderboard.errors import SubmissionError
 
 __all__ = [
     "FORMAT", "SPLIT", "NON_SPATIAL_DIMS", "Reference", "open_reference", "target_names",
@@ -272,7 +272,7 @@ def validate_predictions(pred, dataset: str, root=None, *, label="predictions",
     fmt = attrs.get("format")
     if fmt != FORMAT:
         raise SubmissionError(label, f"not a {FORMAT} file (format attribute is {fmt!r}); "
-                              "write it with pdeforge.leaderboard.predictions.write_predictions")
+                              "write it with pdeforge.contracts.predictions.write_predictions")
     missing = [a for a in REQUIRED_ATTRS if a not in attrs]
     if missing:
         raise SubmissionError(label, f"missing global attribute(s): {', '.join(missing)}")
