@@ -10,7 +10,7 @@ from pdeforge.datasets import store
 from pdeforge.datasets.runner import build_shard, effective_card, generate_dataset
 
 
-from conftest import TINY
+from shared_data import TINY
 
 QUIET = dict(progress=False, log=lambda *a: None)
 

@@ -100,7 +100,7 @@ def test_psi_takes_only_the_two_values_and_thresholds_at_zero():
 # --- finite-difference solver ---------------------------------------------------------------
 
 
-from conftest import darcy_manufactured as manufactured  # noqa: E402
+from shared_data import darcy_manufactured as manufactured  # noqa: E402
 
 
 @pytest.mark.parametrize("mean", ["arithmetic", "harmonic"])

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import darcy_manufactured
+from shared_data import darcy_manufactured
 from pdeforge.datasets.loader import TorchDataset
 from pdeforge.datasets.runner import effective_card, generate_dataset
 from pdeforge.datasets.seeding import sample_seedseq

@@ -23,7 +23,7 @@ from pdeforge.generators.fem.skfem_backend import (  # noqa: E402
 )
 
 
-from conftest import darcy_manufactured as manufactured  # noqa: E402
+from shared_data import darcy_manufactured as manufactured  # noqa: E402
 
 
 def grid(n):

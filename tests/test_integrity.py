@@ -31,7 +31,7 @@ from pdeforge.datasets.runner import generate_dataset
 from pdeforge.datasets.verify import verify
 from pdeforge.errors import CorruptFileError, InvalidValueError, StoreError
 
-from conftest import TINY
+from shared_data import TINY
 
 QUIET = dict(workers=1, progress=False, log=lambda *a: None)
 CFG = "poisson_grid16"

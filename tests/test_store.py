@@ -13,7 +13,7 @@ from pdeforge.datasets.verify import verify
 from pdeforge.errors import CorruptFileError, StoreError
 from pdeforge import open_dataset
 
-from conftest import TINY
+from shared_data import TINY
 
 QUIET = dict(workers=1, progress=False, log=lambda *a: None)
 

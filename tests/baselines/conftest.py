@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 #: what the stored target holds in solid cells (must never reach a loss or a metric)
-SOLID_VALUE = 1e6
+from shared_data import SOLID_VALUE
+
 NX, NY = 10, 8
 
 

@@ -305,7 +305,7 @@ def test_default_out_dir(tiny_root, tmp_path, monkeypatch):
 def test_masked_run_scores_fluid_points_and_predicts_the_full_field(masked_config, tmp_path):
     import xarray as xr
 
-    from conftest import SOLID_VALUE
+    from shared_data import SOLID_VALUE
 
     cfg = TrainConfig(dataset=str(masked_config), model="fno", model_config=dict(SMALL_FNO), epochs=2,
                       batch_size=4, lr=3e-3, seed=0, out_dir=str(tmp_path / "run"), progress=False)
