@@ -40,6 +40,31 @@ target hold on solid points do not matter.  ``brmse`` uses the fluid region's bo
 snapshot without fluid points raises ``ValueError``.  ``mask=None`` runs the unmasked code,
 bit for bit the values of before masks existed.
 
+Rollout metrics
+---------------
+A second kind of registered metric (``Metric.rollout``) scores a whole *rollout*: arrays of
+shape ``(..., t, *spatial)`` (the time axis just before the spatial axes; ``compute_all``
+arranges that) with one value per leading index *without* ``t``, e.g. ``(sample, field)``.
+``t`` runs over the **predicted** frames only: the scorer drops the given initial frame(s)
+first (``rollout_start``, :mod:`pdeforge.contracts.predictions`), so step ``k = 1, 2, ...``
+is ``t[k - 1]`` of the arrays these functions see.
+
+=======================  ==============================================================
+``rollout_rel_l2``       ``||p - y||_2 / ||y||_2`` over the whole space-time trajectory
+                         (all predicted frames and points at once)
+``steps_to_threshold``   number of leading steps with per-step ``rel_l2 <= 0.1``
+                         (:data:`ROLLOUT_THRESHOLD`); ``n_steps`` if never exceeded;
+                         **higher is better**
+=======================  ==============================================================
+
+The per-step error curve itself is the snapshot metric ``rel_l2`` kept along ``t``, and
+:func:`cumulative_mean` gives the running mean ``c_k = (1/k) sum_{j<=k} e_j`` of a per-step
+curve (the "accumulated" curve; its last value is the board's mean of ``rel_l2`` over
+steps), see :func:`pdeforge.leaderboard.score.rollout_curve`.  Rollout metrics take the same
+``mask=`` (fluid points only) and follow the same NaN rule (degenerate targets give NaN).
+:func:`list_metrics` lists the snapshot metrics by default (``kind="rollout"`` / ``"all"``
+for the others), so code that evaluates "every metric" per snapshot is unchanged.
+
 Note that, *per field snapshot*, ``nrmse`` and ``rel_l2`` are the same number
 (``sqrt(sum e^2 / N) / sqrt(sum y^2 / N) = ||e|| / ||y||``).  Both are kept
 because the literature reports them under both names; conventions differ only
@@ -79,6 +104,7 @@ from pdeforge.registry import Registry
 __all__ = [
     "DENOM_RTOL",
     "FRMSE_BANDS",
+    "ROLLOUT_THRESHOLD",
     "DegenerateTargetWarning",
     "Metric",
     "METRICS",
@@ -100,10 +126,16 @@ __all__ = [
     "frmse_mid",
     "frmse_high",
     "crmse",
+    "rollout_rel_l2",
+    "steps_to_threshold",
+    "cumulative_mean",
 ]
 
 #: Relative tolerance of the degenerate-denominator test (see module docstring).
 DENOM_RTOL = 1e-12
+
+#: Per-step ``rel_l2`` above which a rollout step counts as failed (``steps_to_threshold``).
+ROLLOUT_THRESHOLD = 0.1
 
 #: Radial wavenumber bands ``[lo, hi)`` of the frmse_* metrics.
 FRMSE_BANDS = {
@@ -132,12 +164,15 @@ class Metric:
     fn: ``fn(pred, target, *, ndim_space=2, **kw) -> ndarray`` of the leading
         shape ``pred.shape[:-ndim_space]``.
     doc: the pinned definition (the function's docstring).
-    higher_is_better: always ``False`` for the built-in error metrics.
+    higher_is_better: ``False`` for the error metrics, ``True`` for ``steps_to_threshold``.
     accepts_boundary: whether ``fn`` takes a ``boundary=`` keyword (an explicit boundary
         point set, ``brmse``).  Every metric takes ``mask=`` (the fluid mask).
     relative: whether the metric divides by a norm of the target, so that it is NaN *by
         design* for a degenerate (zero / constant) target (see the module docstring).  For
         the other metrics NaN or inf can only come from the inputs or from overflow.
+    rollout: whether the metric scores a whole rollout (see "Rollout metrics" in the module
+        docstring): ``fn`` takes arrays ``(..., t, *spatial)`` and also reduces over ``t``
+        (the axis just before the spatial axes).  ``False``: a per-snapshot metric.
     """
 
     name: str
@@ -146,6 +181,7 @@ class Metric:
     higher_is_better: bool = False
     accepts_boundary: bool = False
     relative: bool = False
+    rollout: bool = False
 
     def __call__(self, pred, target, **kwargs):
         return self.fn(pred, target, **kwargs)
@@ -158,7 +194,8 @@ _ORDER: list[str] = []
 
 
 def register_metric(name: str | None = None, *, higher_is_better: bool = False,
-                    accepts_boundary: bool = False, relative: bool = False):
+                    accepts_boundary: bool = False, relative: bool = False,
+                    rollout: bool = False):
     """Decorator registering ``fn`` in :data:`METRICS` under ``name``.
 
     The function's docstring becomes ``Metric.doc``.  Registering an existing
@@ -169,16 +206,30 @@ def register_metric(name: str | None = None, *, higher_is_better: bool = False,
     def deco(fn):
         key = name or fn.__name__
         doc = (fn.__doc__ or "").strip()
-        METRICS.register(key)(Metric(key, fn, doc, higher_is_better, accepts_boundary, relative))
+        METRICS.register(key)(Metric(key, fn, doc, higher_is_better, accepts_boundary, relative,
+                                     rollout))
         _ORDER.append(key)
         return fn
 
     return deco
 
 
-def list_metrics() -> list[str]:
-    """Names of all registered metrics, in registration order."""
-    return list(_ORDER)
+_KINDS = ("snapshot", "rollout", "all")
+
+
+def list_metrics(kind: str = "snapshot") -> list[str]:
+    """Names of the registered metrics of ``kind``, in registration order.
+
+    ``"snapshot"`` (default): the per-snapshot metrics (one value per sample, field, time);
+    ``"rollout"``: the rollout metrics (one value per sample, field; see the module
+    docstring); ``"all"``: both.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    if kind == "all":
+        return list(_ORDER)
+    want = kind == "rollout"
+    return [n for n in _ORDER if METRICS.get(n).rollout is want]
 
 
 def get_metric(name: str) -> Metric:
@@ -609,6 +660,90 @@ def crmse(pred, target, *, ndim_space: int = 2, mask=None):
 
 
 # --------------------------------------------------------------------------
+# rollout metrics (reduce over time as well; the time axis precedes the spatial axes)
+# --------------------------------------------------------------------------
+
+
+def _prepare_rollout(pred, target, ndim_space: int, name: str):
+    p, y, axes = _prepare(pred, target, ndim_space)
+    if p.ndim < len(axes) + 1:
+        raise ValueError(f"{name} needs a time axis before the {len(axes)} spatial axes; got "
+                         f"arrays of shape {p.shape}")
+    if p.shape[-len(axes) - 1] == 0:
+        raise ValueError(f"{name}: no time steps (empty time axis)")
+    return p, y, axes, (-len(axes) - 1,) + axes
+
+
+@register_metric("rollout_rel_l2", relative=True, rollout=True)
+def rollout_rel_l2(pred, target, *, ndim_space: int = 2, mask=None):
+    """Accumulated error: rel-L2 over the whole space-time trajectory of the predicted steps.
+
+    For steps ``k = 1 .. K`` (the time axis, just before the spatial axes) with errors
+    ``e_k = p_k - y_k``::
+
+        rollout_rel_l2 = ||p - y||_2 / ||y||_2  over (t, x)
+                       = sqrt( sum_k ||e_k||^2 / sum_k ||y_k||^2 )
+
+    one value per leading index (e.g. per sample and field).  Equivalently the root of the
+    target-energy-weighted mean of the squared per-step ``rel_l2``: steps where the target
+    is small (a decaying flow's late frames, a flow starting from rest) weigh less than in
+    the plain mean over steps of ``rel_l2`` (which the board shows as ``rel_l2``, and whose
+    running value is :func:`cumulative_mean`).  No epsilon: a trajectory whose target is
+    identically zero gives NaN with a ``DegenerateTargetWarning``.  With ``mask``: both
+    norms over the fluid points of every frame (the mask may vary with time); a frame
+    without fluid points raises ``ValueError``, as for the snapshot metrics.
+    """
+    p, y, _, st_axes = _prepare_rollout(pred, target, ndim_space, "rollout_rel_l2")
+    if mask is not None:
+        m, _ = _fluid(mask, p.shape, ndim_space)
+        e, yf = np.where(m, p - y, 0.0), np.where(m, y, 0.0)
+    else:
+        e, yf = p - y, y
+    num = np.sqrt(np.sum(e * e, axis=st_axes))
+    den = np.sqrt(np.sum(yf * yf, axis=st_axes))
+    return _safe_ratio(num, den, yf, st_axes, "rollout_rel_l2")
+
+
+@register_metric("steps_to_threshold", higher_is_better=True, relative=True, rollout=True)
+def steps_to_threshold(pred, target, *, ndim_space: int = 2, mask=None,
+                       threshold: float = ROLLOUT_THRESHOLD):
+    """Steps before the per-step error first exceeds ``threshold`` (0.1); higher is better.
+
+    With ``e_k = rel_l2(p_k, y_k)`` per predicted step ``k = 1 .. K`` (masked like
+    ``rel_l2`` when ``mask`` is given)::
+
+        steps_to_threshold = min{ k : e_k > threshold } - 1,   or K if no e_k exceeds it
+
+    i.e. the number of leading steps whose error stays at or below the threshold (0 when
+    the first predicted step already exceeds it); also the 0-based index of the first
+    failing predicted frame.  Counts steps, not time units.  A step whose ``e_k`` is inf
+    (overflow) counts as exceeding; any NaN ``e_k`` (degenerate target at some step) makes
+    the result NaN, as NaN propagates everywhere else.  Returned as float64 (NaN-able).
+    """
+    p, y, _, _ = _prepare_rollout(pred, target, ndim_space, "steps_to_threshold")
+    e = np.asarray(rel_l2(p, y, ndim_space=ndim_space, mask=mask), dtype=np.float64)
+    n_steps = e.shape[-1]
+    over = e > float(threshold)
+    first = np.where(over.any(axis=-1), np.argmax(over, axis=-1), n_steps).astype(np.float64)
+    return _result(np.where(np.isnan(e).any(axis=-1), np.nan, first))
+
+
+def cumulative_mean(values, axis: int = -1):
+    """Running mean along ``axis``: ``c_k = (1/k) sum_{j=1..k} e_j`` (the accumulated curve).
+
+    Applied to a per-step error curve (``rel_l2`` per step of one sample) it is the mean
+    error over the first ``k`` steps; its last value is the mean over all steps.  Float64;
+    a NaN at step ``j`` makes every ``c_k`` with ``k >= j`` NaN.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    axis = axis % v.ndim if v.ndim else 0
+    k = np.arange(1, v.shape[axis] + 1, dtype=np.float64)
+    shape = [1] * v.ndim
+    shape[axis] = -1
+    return np.cumsum(v, axis=axis) / k.reshape(shape)
+
+
+# --------------------------------------------------------------------------
 # xarray front end
 # --------------------------------------------------------------------------
 
@@ -637,7 +772,8 @@ def _mask_array(mask, pred, order, spatial_dims):
 
 
 def compute_all(pred, target, spatial_dims: Sequence[str] = ("x", "y"),
-                metrics: Iterable[str] | str | None = None, boundary_mask=None, mask=None):
+                metrics: Iterable[str] | str | None = None, boundary_mask=None, mask=None,
+                time_dim: str = "t"):
     """Evaluate metrics on labelled arrays, one value per non-spatial index.
 
     Parameters
@@ -647,7 +783,9 @@ def compute_all(pred, target, spatial_dims: Sequence[str] = ("x", "y"),
         values on shared coordinates.
     spatial_dims: the dims reduced over, in the order used for the FFT/ring
         (any number >= 1).
-    metrics: metric names (or one name); ``None`` = all registered metrics.
+    metrics: metric names (or one name); ``None`` = every snapshot metric
+        (``list_metrics()``; rollout metrics only when named, or with
+        ``list_metrics("rollout")``).
     boundary_mask: optional boolean mask for ``brmse`` -- a DataArray over
         ``spatial_dims`` or an ndarray in ``spatial_dims`` order.
     mask: optional fluid mask (1 = fluid, 0 = solid; boolean or 0/1) for every
@@ -656,12 +794,15 @@ def compute_all(pred, target, spatial_dims: Sequence[str] = ("x", "y"),
         broadcast over the dims it lacks, such as ``t``; coordinates it shares
         with pred must be equal), or an ndarray broadcastable to pred's shape
         in (non-spatial dims, ``spatial_dims``) order.  ``None``: every point.
+    time_dim: the time dim the rollout metrics reduce over (besides the spatial
+        dims); a rollout metric on arrays without it raises ``ValueError``.
 
     Returns
     -------
     ``xarray.Dataset`` with one variable per metric, dims = the non-spatial
-    dims of ``pred`` in pred's order (e.g. ``(sample, field, t)``), carrying
-    the non-spatial coordinates of ``pred``.  Each variable has attrs
+    dims of ``pred`` in pred's order (e.g. ``(sample, field, t)``; rollout
+    metrics without ``time_dim``), carrying the non-spatial coordinates of
+    ``pred``.  Each variable has attrs
     ``description`` (first line of the pinned definition) and
     ``higher_is_better`` (0/1).
     """
@@ -719,6 +860,10 @@ def compute_all(pred, target, spatial_dims: Sequence[str] = ("x", "y"),
     else:
         names = list(metrics)
     chosen = [get_metric(n) for n in names]
+    rollout = [m.name for m in chosen if m.rollout]
+    if rollout and time_dim not in lead:
+        raise ValueError(f"rollout metric(s) {', '.join(rollout)} need a time dim {time_dim!r} "
+                         f"besides the spatial dims; pred has dims {pred.dims}")
 
     coords = {
         k: c for k, c in pred.coords.items()
@@ -733,6 +878,17 @@ def compute_all(pred, target, spatial_dims: Sequence[str] = ("x", "y"),
             kw["boundary"] = boundary
         if fluid is not None:
             kw["mask"] = fluid
+        if m.rollout:  # time axis moved to just before the spatial axes
+            t_ax, last = lead.index(time_dim), len(lead) - 1
+            if fluid is not None:
+                kw["mask"] = np.moveaxis(np.broadcast_to(fluid, p.shape), t_ax, last)
+            vals = np.asarray(m.fn(np.moveaxis(p, t_ax, last), np.moveaxis(y, t_ax, last), **kw),
+                              dtype=np.float64)
+            data_vars[m.name] = xr.Variable(
+                tuple(d for d in lead if d != time_dim), vals,
+                attrs={"description": m.doc.splitlines()[0] if m.doc else m.name,
+                       "higher_is_better": int(m.higher_is_better), "rollout": 1})
+            continue
         if m.name in band_names:
             if bands is None:  # one FFT shared by the frmse_* metrics
                 bands = frmse_bands(p, y, ndim_space=ndim_space, mask=fluid)

@@ -41,8 +41,11 @@ HAND_22 = {
 
 
 def test_registry_contents_and_attributes():
-    assert list_metrics() == list(HAND_22)
-    assert METRICS.names() == sorted(HAND_22)  # a pdeforge.registry.Registry
+    assert list_metrics() == list(HAND_22)  # the snapshot metrics (the default kind)
+    rollout = ["rollout_rel_l2", "steps_to_threshold"]  # tests/leaderboard/test_rollout.py
+    assert list_metrics("rollout") == rollout
+    assert list_metrics("all") == list(HAND_22) + rollout
+    assert METRICS.names() == sorted(list(HAND_22) + rollout)  # a pdeforge.registry.Registry
     for name in list_metrics():
         m = METRICS.get(name)
         assert m.name == name
