@@ -29,6 +29,17 @@ One netCDF4/HDF5 file (written with ``h5netcdf``) holding one ``xarray.Dataset``
   ``pdeforge_version`` and ``created_at`` are added by :func:`write_predictions` and are
   informational.
 
+* **Optional attribute** ``rollout_start`` (time-series targets only, i.e. targets with a
+  ``t`` dim): an integer ``s >= 0``, the position along ``t`` (0-based index, not a time
+  value) of the **first predicted frame**.  Frames ``0 .. s-1`` are the initial state(s)
+  given to the model (e.g. ``s = 1`` for an autoregressive rollout from frame 0); the
+  variables still hold every frame (same shape as the test split; copy the given frames
+  from the truth or write anything finite), but the scorer ignores frames before ``s``:
+  every metric, the per-step curve and the rollout metrics cover frames ``s .. n_t - 1``
+  only, and frame ``s + k - 1`` is rollout step ``k``.  Must satisfy ``s < n_t``.  Absent:
+  ``s = 0``, every frame is scored (the behaviour of files written before the attribute
+  existed).  A target without a ``t`` dim with this attribute set is refused.
+
 :func:`write_predictions` builds such a file from plain arrays (or a Dataset) and the
 generated dataset, validates it exactly like the scorer will, and writes it atomically
 (temporary name in the same directory, fsync, rename).  :func:`load_predictions` opens and
@@ -51,7 +62,7 @@ from pdeforge.datasets import store
 __all__ = [
     "FORMAT", "SPLIT", "NON_SPATIAL_DIMS", "Reference", "open_reference", "target_names",
     "param_names", "mask_names", "write_predictions", "read_predictions", "validate_predictions",
-    "load_predictions",
+    "load_predictions", "ROLLOUT_ATTR", "TIME_DIM", "rollout_start_of",
 ]
 
 FORMAT = "pdeforge-predictions/1"
@@ -60,6 +71,14 @@ SPLIT = "test"
 NON_SPATIAL_DIMS = ("sample", "t")
 REQUIRED_ATTRS = ("format", "dataset", "config", "split", "content_key", "model")
 FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float64"))
+#: optional global attribute: index along ``t`` of the first predicted frame (module doc)
+ROLLOUT_ATTR = "rollout_start"
+TIME_DIM = "t"
+
+
+def rollout_start_of(pred) -> int:
+    """The first predicted frame of a *validated* predictions Dataset (0 when not set)."""
+    return int(pred.attrs.get(ROLLOUT_ATTR, 0))
 
 
 @dataclass
@@ -161,7 +180,8 @@ def write_netcdf_atomic(ds, path: Path) -> Path:
     return path
 
 
-def write_predictions(path, predictions, dataset: str, config: str, model: str, root=None):
+def write_predictions(path, predictions, dataset: str, config: str, model: str, root=None, *,
+                      rollout_start: int | None = None):
     """Write a ``pdeforge-predictions/1`` file (see the module docstring) atomically.
 
     ``predictions`` is an ``xarray.Dataset`` holding the target variables, a mapping
@@ -170,6 +190,11 @@ def write_predictions(path, predictions, dataset: str, config: str, model: str, 
     of the target variable, samples in the order of the split's ``sample`` coordinate.
     DataArrays / Datasets may carry their own ``sample`` coordinate (any order) and are
     transposed by dim name.  Arrays keep their dtype (float32 or float64 only).
+
+    ``rollout_start``: for time-series targets, the index along ``t`` of the first frame the
+    model predicted (e.g. 1 for a rollout from the given frame 0); written as the
+    ``rollout_start`` attribute (see the module docstring).  ``None``: not written (every
+    frame is scored).
 
     The file is validated exactly as the scorer does before it is renamed into place, so a
     file that exists under ``path`` is scoreable.  Returns ``path`` as a ``Path``.
@@ -229,6 +254,8 @@ def write_predictions(path, predictions, dataset: str, config: str, model: str, 
         "pdeforge_version": pdeforge.__version__,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if rollout_start is not None:
+        attrs[ROLLOUT_ATTR] = rollout_start
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     validate_predictions(ds, dataset, root, label=path, reference=ref)
     return write_netcdf_atomic(ds, path)
@@ -266,7 +293,8 @@ def validate_predictions(pred, dataset: str, root=None, *, label="predictions",
     order: format attributes, dataset, split, model, config present, content key (dataset
     version), target variables present / no extra variables, ``sample`` coordinate
     (duplicated, missing, unknown indices), then per variable: dtype, dims, shape,
-    coordinates, NaN/inf.
+    coordinates, NaN/inf; last the optional ``rollout_start`` attribute (an integer in
+    ``[0, n_t)``, on time-series targets only; stored back as a Python ``int``).
     """
     attrs = pred.attrs
     fmt = attrs.get("format")
@@ -359,7 +387,32 @@ def validate_predictions(pred, dataset: str, root=None, *, label="predictions",
             first = int(want[np.argwhere(~finite)[0][0]])
             raise SubmissionError(label, f"variable {name!r} contains {n_nan} NaN and {n_inf} "
                                   f"inf value(s) (first in sample {first})")
+    _check_rollout_start(pred, ref, label)
     return pred, ref
+
+
+def _check_rollout_start(pred, ref: Reference, label) -> None:
+    """Refuse a ``rollout_start`` attribute that is not an integer in ``[0, n_t)`` or that is
+    set on targets without a ``t`` dim."""
+    if ROLLOUT_ATTR not in pred.attrs:
+        return
+    value = pred.attrs[ROLLOUT_ATTR]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise SubmissionError(label, f"attribute {ROLLOUT_ATTR!r} must be an integer (the index "
+                              f"along {TIME_DIM!r} of the first predicted frame), got {value!r}")
+    lacking = [n for n in ref.targets if TIME_DIM not in ref.truth[n].dims]
+    if lacking:
+        raise SubmissionError(label, f"attribute {ROLLOUT_ATTR!r} is set but target(s) "
+                              f"{', '.join(lacking)} have no {TIME_DIM!r} dim; it applies to "
+                              "time-series targets only")
+    n_t = min(ref.truth[n].sizes[TIME_DIM] for n in ref.targets)
+    if not 0 <= int(value) < n_t:
+        raise SubmissionError(label, f"attribute {ROLLOUT_ATTR!r} = {int(value)} is out of range: "
+                              f"the targets have {n_t} frames along {TIME_DIM!r}, so it must lie "
+                              f"in 0 .. {n_t - 1} (0 = every frame is a prediction)")
+    pred.attrs[ROLLOUT_ATTR] = int(value)
 
 
 def load_predictions(path, dataset: str, root=None):

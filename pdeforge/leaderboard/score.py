@@ -13,6 +13,16 @@ every per-sample ``role == "param"`` variable of the test split (ConDiff: ``cont
 scores can be broken down by them.  Its attribute ``groupings`` lists those parameters (the
 default breakdowns of :func:`summarize`).
 
+Time-series targets (dims ``(sample, t, ...)``) are scored per ``(sample, field, t)`` over the
+**predicted frames** only: frames before the predictions' ``rollout_start`` attribute (the
+initial state(s) given to the model, :mod:`pdeforge.contracts.predictions`; default 0) are
+dropped first, and the scores carry a coordinate ``step`` along ``t`` (1 = the first
+predicted frame) and the attribute ``rollout_start``.  With ``metrics=None`` they also get
+the rollout metrics (``rollout_rel_l2``, ``steps_to_threshold``: one value per
+``(sample, field)``, :mod:`pdeforge.contracts.metrics`).  :func:`rollout_curve` is the error
+against rollout step (mean over samples at each step with bootstrap intervals, and the
+cumulative mean).  Scores of targets without ``t`` are unchanged by all of this.
+
 :func:`summarize` turns scores into a table with the mean and a bootstrap 95 % interval per
 metric (:func:`pdeforge.leaderboard.aggregate.aggregate`: per-sample mean over fields and
 time first, then the mean over samples, resampling samples), overall and per tertile of each
@@ -31,12 +41,17 @@ from pathlib import Path
 
 import numpy as np
 
+import warnings
+
 from pdeforge.contracts.errors import SubmissionError
-from pdeforge.contracts.metrics import compute_all, get_metric, list_metrics
+from pdeforge.contracts.metrics import compute_all, cumulative_mean, get_metric, list_metrics
 from pdeforge.contracts.predictions import (
     NON_SPATIAL_DIMS,
+    ROLLOUT_ATTR,
+    TIME_DIM,
     Reference,
     load_predictions,
+    rollout_start_of,
     write_netcdf_atomic,
 )
 from pdeforge.datasets import store
@@ -45,7 +60,8 @@ from pdeforge.leaderboard.aggregate import aggregate
 __all__ = [
     "SCORES_FORMAT", "ROUND_OFF_REL_L2", "score", "score_predictions", "save_scores",
     "load_scores", "metric_names", "per_sample", "group_labels", "summarize", "check_finite",
-    "round_off_level", "test_set_of",
+    "round_off_level", "test_set_of", "rollout_curve", "has_time", "RolloutStartWarning",
+    "initial_frame_copied",
 ]
 
 SCORES_FORMAT = "pdeforge-scores/1"
@@ -61,18 +77,52 @@ BIN_NAMES = {2: ["low", "high"], 3: ["low", "mid", "high"]}
 ROUND_OFF_REL_L2 = 1e-6
 
 
-def _metric_list(metrics) -> list[str]:
+class RolloutStartWarning(UserWarning):
+    """Time-series predictions without ``rollout_start`` whose first frame is the truth."""
+
+
+def _metric_list(metrics, time_series: bool = False) -> list[str]:
+    """Metric names to compute: ``None`` = every snapshot metric, plus the rollout metrics
+    when every target is a time series (``time_series``)."""
+    from pdeforge.errors import InvalidValueError
+
     if metrics is None:
-        return list_metrics()
+        return list_metrics("all") if time_series else list_metrics()
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     for n in names:
         try:
             get_metric(n)
         except ValueError as exc:
-            from pdeforge.errors import InvalidValueError
-
             raise InvalidValueError(str(exc)) from None
+    rollout = [n for n in names if get_metric(n).rollout]
+    if rollout and not time_series:
+        raise InvalidValueError(f"rollout metric(s) {', '.join(rollout)} need time-series "
+                                f"targets (a {TIME_DIM!r} dim); this dataset's targets have none")
     return names
+
+
+def has_time(scores) -> bool:
+    """Whether scores (or any Dataset) come from time-series targets (have a ``t`` dim)."""
+    return TIME_DIM in scores.dims
+
+
+def initial_frame_copied(pred, ref: Reference, rtol: float = 1e-6) -> bool:
+    """Whether frame 0 of every time-series target equals the truth to round-off.
+
+    ``max |p_0 - y_0| <= rtol * max |y_0|`` over all samples (float32 copies of float64 truth
+    pass).  Used to warn about predictions that start at the given initial state but do not
+    say so with ``rollout_start``.
+    """
+    fields = [f for f in ref.targets if TIME_DIM in ref.truth[f].dims]
+    if not fields:
+        return False
+    for f in fields:
+        y0 = np.asarray(ref.truth[f].isel({TIME_DIM: 0}).values, dtype=np.float64)
+        p0 = np.asarray(pred[f].transpose(*ref.truth[f].dims).isel({TIME_DIM: 0}).values,
+                        dtype=np.float64)
+        if not np.max(np.abs(p0 - y0)) <= rtol * np.max(np.abs(y0)):
+            return False
+    return True
 
 
 def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256: str = ""):
@@ -81,17 +131,32 @@ def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256:
 
     import pdeforge
 
-    names = _metric_list(metrics)
+    time_series = all(TIME_DIM in ref.truth[f].dims for f in ref.targets)
+    names = _metric_list(metrics, time_series)
+    start = rollout_start_of(pred)
+    if (time_series and ROLLOUT_ATTR not in pred.attrs
+            and ref.truth.sizes.get(TIME_DIM, 0) > 1 and initial_frame_copied(pred, ref)):
+        warnings.warn(f"frame 0 of the predictions equals the truth (to round-off) but the file "
+                      f"has no {ROLLOUT_ATTR!r} attribute, so it is scored as a prediction; if "
+                      f"it is the initial state given to the model, write the file with "
+                      f"{ROLLOUT_ATTR}=1 (write_predictions(..., rollout_start=1))",
+                      RolloutStartWarning, stacklevel=2)
     parts = []
     used = []
     for field in ref.targets:
         y = ref.truth[field]
+        p = pred[field]
         spatial = [d for d in y.dims if d not in NON_SPATIAL_DIMS]
         mask = _mask_for(ref, field, spatial)
         if mask is not None:
             used.append(f"{field}={mask.name}")
+        if start and TIME_DIM in y.dims:  # the given initial frame(s) are not scored
+            keep = {TIME_DIM: slice(start, None)}
+            y, p = y.isel(keep), p.isel(keep)
+            if mask is not None and TIME_DIM in mask.dims:
+                mask = mask.isel(keep)
         try:
-            s = compute_all(pred[field], y, spatial_dims=spatial, metrics=names, mask=mask)
+            s = compute_all(p, y, spatial_dims=spatial, metrics=names, mask=mask)
         except ValueError as exc:  # a mask without fluid points, or of another shape
             if mask is None:
                 raise
@@ -121,6 +186,11 @@ def score_predictions(pred, ref: Reference, metrics=None, *, predictions_sha256:
     }
     if used:
         scores.attrs["masks"] = " ".join(used)
+    if TIME_DIM in scores.dims:
+        scores = scores.assign_coords(step=(TIME_DIM, np.arange(1, scores.sizes[TIME_DIM] + 1),
+                                            {"long_name": "rollout step (1 = first predicted "
+                                                          "frame)"}))
+        scores.attrs["rollout_start"] = int(start)
     return scores
 
 
@@ -337,3 +407,40 @@ def summarize(scores, by=None, *, bins: int = 3, metrics=None, n_boot: int = 100
         frames.append(t)
     out = pd.concat(frames, ignore_index=True)
     return out[["metric", "by", "group", "lo", "hi", "mean", "ci_lo", "ci_hi", "n"]]
+
+
+def rollout_curve(scores, metric: str = "rel_l2", *, n_boot: int = 1000, alpha: float = 0.05,
+                  seed: int = 0):
+    """Error against rollout step: mean over test samples at each step, with intervals.
+
+    For time-series scores (a ``t`` dim).  Per sample, ``metric`` is first averaged over the
+    fields (and any other non-``t`` dim), giving the per-sample curve ``e_k`` over the
+    scored steps ``k = 1 .. K``; then at each step the mean over samples with the 95 %
+    percentile bootstrap interval of :func:`~pdeforge.leaderboard.aggregate.aggregate`
+    (resampling samples, same seed at every step).  The same for the per-sample cumulative
+    mean ``c_k = (1/k) sum_{j<=k} e_j`` (:func:`~pdeforge.contracts.metrics.cumulative_mean`,
+    rows ``metric = "cum_<metric>"``); ``c_K`` is the per-sample value the summary tables
+    average.
+
+    Returns a ``pandas.DataFrame`` with columns ``metric`` (``metric`` / ``cum_<metric>``),
+    ``step``, ``t``, ``mean``, ``ci_lo``, ``ci_hi``, ``n``, rows ordered by metric then step.
+    """
+    import xarray as xr
+
+    label = scores.attrs.get("config", "scores")
+    if metric not in scores.data_vars:
+        raise SubmissionError(label, f"metric {metric!r} not in the scores")
+    da = scores[metric]
+    if TIME_DIM not in da.dims:
+        raise SubmissionError(label, f"{metric!r} has no {TIME_DIM!r} dim: not a time series "
+                              "(or a rollout metric, which has one value per sample)")
+    rest = [d for d in da.dims if d not in ("sample", TIME_DIM)]
+    curve = (da.mean(dim=rest, skipna=False) if rest else da).transpose("sample", TIME_DIM)
+    curve = curve.drop_vars([c for c in curve.coords if c not in (TIME_DIM, "sample")])
+    cum = curve.copy(data=cumulative_mean(curve.values, axis=1))
+    table = aggregate(xr.Dataset({metric: curve, f"cum_{metric}": cum}), keep_dims=(TIME_DIM,),
+                      n_boot=n_boot, alpha=alpha, seed=seed)
+    steps = (np.asarray(scores["step"].values) if "step" in scores.coords
+             else np.arange(1, curve.sizes[TIME_DIM] + 1))
+    table.insert(1, "step", np.tile(steps, 2).astype(int))
+    return table[["metric", "step", TIME_DIM, "mean", "ci_lo", "ci_hi", "n"]]
