@@ -8,6 +8,10 @@
     pdeforge reproduce ENTRY --retrain [--out DIR]     retrain from [training], compare
     pdeforge check-claims FILE [--board DIR]
 
+For time-series targets ``score`` also prints the error against rollout step (mean
+``rel_l2`` per step over the test samples with its 95 % bootstrap interval, and the cumulative
+mean; :func:`pdeforge.leaderboard.score.rollout_curve`).
+
 The data root is the global ``--root`` (or ``$PDEFORGE_DATA``, default ``./data``).
 Invalid input raises :class:`~pdeforge.errors.PdeforgeError` subclasses (printed by the CLI,
 exit status 2); ``reproduce`` and ``check-claims`` exit 1 when a check fails.
@@ -34,19 +38,59 @@ def _print_summary(table, file=None) -> None:
     from pdeforge.leaderboard.render import _num
 
     file = file or sys.stdout
+    width = max([11] + [len(m) + 1 for m in table.metric])
     for row in table.itertuples():
         where = ("" if row.by == "all"
                  else f"  [{row.by} {row.group}: {_num(row.lo)}–{_num(row.hi)}]")
-        print(f"  {row.metric:<11} {_num(row.mean):>10}  95% CI [{_num(row.ci_lo)}, "
+        print(f"  {row.metric:<{width}} {_num(row.mean):>10}  95% CI [{_num(row.ci_lo)}, "
               f"{_num(row.ci_hi)}]  n={row.n}{where}", file=file)
 
 
+#: ``pdeforge score`` prints at most this many rows of the rollout curve (evenly spaced steps)
+ROLLOUT_ROWS = 25
+
+
+def _print_rollout(scores, file=None) -> None:
+    """The error-against-step table of time-series scores (``rollout_curve``)."""
+    from pdeforge.leaderboard.render import _num
+    from pdeforge.leaderboard.score import rollout_curve
+
+    file = file or sys.stdout
+    if "rel_l2" not in scores.data_vars or "t" not in scores["rel_l2"].dims:
+        return
+    table = rollout_curve(scores, "rel_l2")
+    step = table[table.metric == "rel_l2"].reset_index(drop=True)
+    cum = table[table.metric == "cum_rel_l2"].reset_index(drop=True)
+    n = len(step)
+    rows = (range(n) if n <= ROLLOUT_ROWS
+            else sorted({round(i * (n - 1) / (ROLLOUT_ROWS - 1)) for i in range(ROLLOUT_ROWS)}))
+    start = int(scores.attrs.get("rollout_start", 0))
+    print(f"error against rollout step (rel_l2; mean over {int(step.n.iloc[0])} test samples of "
+          f"the per-sample mean over fields, 95% CI; frames from index {start} on are scored"
+          + (f"; {len(rows)} of {n} steps shown" if len(rows) < n else "") + "):", file=file)
+    print(f"  {'step':>5} {'t':>10} {'rel_l2':>10}  {'95% CI':<24} {'cum. mean':>10}", file=file)
+    for i in rows:
+        r, c = step.iloc[i], cum.iloc[i]
+        ci = f"[{_num(r.ci_lo)}, {_num(r.ci_hi)}]"
+        print(f"  {int(r.step):>5} {_num(float(r.t)):>10} {_num(r['mean']):>10}  {ci:<24} "
+              f"{_num(c['mean']):>10}", file=file)
+
+
 def cmd_score(args) -> int:
-    from pdeforge.leaderboard.score import score, summarize
+    import warnings
+
+    from pdeforge.leaderboard.score import RolloutStartWarning, score, summarize
 
     pred = Path(args.predictions)
     out = Path(args.out) if args.out else pred.with_name(pred.stem + ".scores.nc")
-    scores = score(pred, args.dataset, root=args.root, metrics=_split(args.metrics), out=out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RolloutStartWarning)
+        scores = score(pred, args.dataset, root=args.root, metrics=_split(args.metrics), out=out)
+    for w in caught:
+        if issubclass(w.category, RolloutStartWarning):
+            print(f"note: {w.message}")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     by = None
     if args.by is not None:
         by = False if args.by.lower() in ("none", "") else _split(args.by)
@@ -56,6 +100,7 @@ def cmd_score(args) -> int:
     print(f"{scores.attrs['dataset']}/{scores.attrs['config']}  model {scores.attrs['model']!r}  "
           f"({scores.sizes['sample']} test samples)")
     _print_summary(table)
+    _print_rollout(scores)
     exact = round_off_level(scores)
     if exact is not None:
         print(f"note: mean rel_l2 {exact:.3g} is at round-off (below {ROUND_OFF_REL_L2:g}): "

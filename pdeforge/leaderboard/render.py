@@ -12,7 +12,10 @@ entry for some config counts as last there).
 ``index.html`` is self-contained (inline CSS, a few lines of inline JS for sortable tables,
 a Content-Security-Policy that only allows that script by its hash) and links PNGs under
 ``plots/``: per config the per-sample ``rel_l2`` against the default grouping parameter
-(ConDiff: contrast), and per entry truth / prediction / error maps of one test sample when
+(ConDiff: contrast), for time-series configs ``rel_l2`` against rollout step (mean over test
+samples with the 95 % bootstrap band, :func:`pdeforge.leaderboard.score.rollout_curve`; their
+tables also show ``rollout_rel_l2`` and ``steps_to_threshold``), and per entry truth /
+prediction / error maps of one test sample when
 the predictions file is stored in the entry and the dataset is available under the data
 root.  All submission text is HTML-escaped (and Markdown-escaped in ``LEADERBOARD.md``);
 only ``http(s)`` links become links.  The output does not contain timestamps, so rendering
@@ -44,11 +47,13 @@ import numpy as np
 
 from pdeforge.leaderboard.entries import Entry, list_entries
 
-__all__ = ["render", "RANK_METRIC", "TABLE_METRICS"]
+__all__ = ["render", "RANK_METRIC", "TABLE_METRICS", "ROLLOUT_TABLE_METRICS"]
 
 RANK_METRIC = "rel_l2"
 #: metrics shown as columns (mean with the interval in a tooltip); all appear in "all metrics"
 TABLE_METRICS = ("rel_l2", "max_err")
+#: extra columns of time-series sections (when the entries' scores hold them)
+ROLLOUT_TABLE_METRICS = ("rollout_rel_l2", "steps_to_threshold")
 PLOTS = "plots"
 
 
@@ -86,6 +91,15 @@ class Section:
     plot: str | None = None
     examples: dict[str, str] = field(default_factory=dict)  # slug -> png name
     example_note: str = ""
+    #: time-series entries: the rollout columns present in every row's scores, and the plot
+    rollout_metrics: list[str] = field(default_factory=list)
+    rollout: bool = False
+    rollout_plot: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """Metric columns after the rank metric (and its groups)."""
+        return [m for m in TABLE_METRICS if m != RANK_METRIC] + self.rollout_metrics
 
     @property
     def anchor(self) -> str:
@@ -139,6 +153,10 @@ def _build_sections(entries: list[Entry]) -> list[Section]:
         sec.test_set = test_set
         sec.split_tables = n_sets[(dataset, config)] > 1
         sec.versions = sorted({e.meta["content_key"] for e in group})
+        if "t" in first.dims and RANK_METRIC in first.data_vars and "t" in first[RANK_METRIC].dims:
+            sec.rollout = True
+            sec.rollout_metrics = [m for m in ROLLOUT_TABLE_METRICS
+                                   if all(m in r.entry.scores().data_vars for r in rows)]
         groupings = str(first.attrs.get("groupings", "")).split()
         s = rows[0].summary
         for g in groupings:
@@ -227,6 +245,25 @@ def _group_label(sec: Section, g) -> str:
 
 # --------------------------------------------------------------------------- markdown
 
+def _column_title(metric: str) -> str:
+    from pdeforge.contracts.metrics import get_metric
+
+    try:
+        better = get_metric(metric).higher_is_better
+    except ValueError:
+        better = False
+    return f"{metric} (higher is better)" if better else metric
+
+
+def _rollout_note(sec: Section) -> str:
+    from pdeforge.contracts.metrics import ROLLOUT_THRESHOLD
+
+    return (f"Time series: every metric covers the predicted frames only (from the entry's "
+            f"rollout_start on). rollout_rel_l2 = ||p - y|| / ||y|| over all predicted frames "
+            f"and points at once; steps_to_threshold = leading steps with per-step rel_l2 <= "
+            f"{ROLLOUT_THRESHOLD:g} (mean over fields and samples; higher is better).")
+
+
 _ROUND_OFF_FLAG = "at round-off"
 _SPLIT_WARNING = "entries of this config were scored on different test sets"
 
@@ -271,7 +308,7 @@ def _markdown(sections: list[Section], ranks) -> str:
         out.append("")
         head = ["#", "Model", f"{RANK_METRIC} (95 % CI)"]
         head += [f"{RANK_METRIC} {sec.grouping} {_group_label(sec, g)}" for g in sec.groups]
-        head += [m for m in TABLE_METRICS if m != RANK_METRIC]
+        head += [_column_title(m) for m in sec.columns]
         head += ["Params", "Train time", "Hardware", "Train split", "Date", "Authors", "Links"]
         out.append("| " + " | ".join(_md(h) for h in head) + " |")
         out.append("|" + "|".join("---:" if i == 0 else "---" for i in range(len(head))) + "|")
@@ -282,7 +319,7 @@ def _markdown(sections: list[Section], ranks) -> str:
             cells = [str(r.rank), model, _ci(r.value(RANK_METRIC))]
             cells += [_num((r.value(RANK_METRIC, sec.grouping, g[0]) or (None,))[0])
                       for g in sec.groups]
-            cells += [_num((r.value(m) or (None,))[0]) for m in TABLE_METRICS if m != RANK_METRIC]
+            cells += [_num((r.value(m) or (None,))[0]) for m in sec.columns]
             links = []
             for k in ("paper", "code"):
                 u = _safe_url(sub.get(k))
@@ -295,9 +332,14 @@ def _markdown(sections: list[Section], ranks) -> str:
         out.append("")
         if any(r.round_off is not None for r in sec.rows):
             out += [f"⚠ **{_ROUND_OFF_FLAG}**: {_md(_round_off_note())}", ""]
+        if sec.rollout_metrics:
+            out += [_md(_rollout_note(sec)), ""]
         if sec.plot:
             alt = _md(f"{RANK_METRIC} per test sample against {sec.grouping}")
             out += [f"![{alt}]({PLOTS}/{sec.plot})", ""]
+        if sec.rollout_plot:
+            alt = _md(f"{RANK_METRIC} against rollout step")
+            out += [f"![{alt}]({PLOTS}/{sec.rollout_plot})", ""]
     return "\n".join(out)
 
 
@@ -419,7 +461,7 @@ def _section_html(sec: Section) -> str:
     head += [(_h(f"{RANK_METRIC}, {sec.grouping} {g[0]}")
               + f'<span class="sub">{_h(_group_label(sec, g).split(" ", 1)[1])}</span>', True)
              for g in sec.groups]
-    head += [(_h(m), True) for m in TABLE_METRICS if m != RANK_METRIC]
+    head += [(_h(_column_title(m)), True) for m in sec.columns]
     head += [("Params", True), ("Training", False)]
     out.append('<div class="scroll"><table class="sortable"><thead><tr>'
                + "".join(f'<th{" class=num" if num else ""}>{h}</th>' for h, num in head)
@@ -442,7 +484,7 @@ def _section_html(sec: Section) -> str:
         cells.append(_metric_cell(r.value(RANK_METRIC)))
         cells += [_metric_cell(r.value(RANK_METRIC, sec.grouping, g[0]), ci=False)
                   for g in sec.groups]
-        cells += [_metric_cell(r.value(m), ci=False) for m in TABLE_METRICS if m != RANK_METRIC]
+        cells += [_metric_cell(r.value(m), ci=False) for m in sec.columns]
         cells.append(_td(_h(_params(sub["parameters"])), sort=str(int(sub["parameters"])),
                          cls="num"))
         cells.append(_td(_h(_hours(sub["train_time_hours"]))
@@ -470,6 +512,15 @@ def _section_html(sec: Section) -> str:
                    f'alt="{_h(RANK_METRIC)} per test sample against {_h(sec.grouping)}">'
                    f"<figcaption>{_h(RANK_METRIC)} of every test sample against "
                    f"{_h(sec.grouping)} (one colour per model; lines: tertile means)"
+                   "</figcaption></figure>")
+    if sec.rollout_metrics:
+        out.append(f'<p class="meta">{_h(_rollout_note(sec))}</p>')
+    if sec.rollout_plot:
+        out.append(f'<figure><img src="{PLOTS}/{_h(sec.rollout_plot)}" width="640" '
+                   f'height="320" alt="{_h(RANK_METRIC)} against rollout step">'
+                   f"<figcaption>{_h(RANK_METRIC)} against rollout step (1 = first predicted "
+                   "frame): mean over test samples of the per-sample mean over fields, shaded: "
+                   "95 % bootstrap interval over samples (one colour per model)"
                    "</figcaption></figure>")
     if sec.examples:
         out.append("<details><summary>Example predictions (truth · prediction · error)"
@@ -576,6 +627,36 @@ def _error_plot(sec: Section, path: Path) -> None:
     _save(fig, path)
 
 
+def _rollout_plot(sec: Section, path: Path) -> None:
+    """Mean ``rel_l2`` against rollout step per model, with the 95 % bootstrap band."""
+    from matplotlib.figure import Figure
+
+    from pdeforge.leaderboard.score import rollout_curve
+
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    positive = True
+    for i, r in enumerate(sec.rows):
+        curve = rollout_curve(r.entry.scores(), RANK_METRIC)
+        curve = curve[curve.metric == RANK_METRIC]
+        x = curve.step.to_numpy(dtype=float)
+        m, lo, hi = (curve[c].to_numpy(dtype=float) for c in ("mean", "ci_lo", "ci_hi"))
+        positive &= bool(np.all(lo[np.isfinite(lo)] > 0))
+        color = f"C{i % 10}"
+        ax.plot(x, m, color=color, lw=1.5, marker="o" if len(x) <= 30 else None, ms=3,
+                label=r.entry.submission["model"][:40])
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("rollout step (1 = first predicted frame)")
+    ax.set_ylabel(f"{RANK_METRIC} (mean over samples)")
+    ax.set_title(f"{sec.dataset} / {sec.config}: error against rollout step", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    if len(sec.rows) <= 10:
+        ax.legend(fontsize=7, loc="best")
+    _save(fig, path)
+
+
 def _example_plot(entry: Entry, ref, path: Path) -> None:
     import xarray as xr
     from matplotlib.figure import Figure
@@ -626,6 +707,10 @@ def _plots(sections: list[Section], out: Path, root) -> list[Path]:
             sec.plot = f"{sec.anchor}--{RANK_METRIC}-vs-{safe}.png"
             _error_plot(sec, out / sec.plot)
             written.append(out / sec.plot)
+        if sec.rollout:
+            sec.rollout_plot = f"{sec.anchor}--{RANK_METRIC}-vs-step.png"
+            _rollout_plot(sec, out / sec.rollout_plot)
+            written.append(out / sec.rollout_plot)
         with_pred = [r for r in sec.rows
                      if r.entry.predictions_path and r.entry.predictions_path.is_file()]
         if not with_pred:
