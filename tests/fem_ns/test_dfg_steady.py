@@ -3,7 +3,7 @@
 Default run: the h = 0.04 gmsh mesh (3,197 curved triangles, 14,919 dofs; ~3 s). Thresholds:
 issue #10's (c_D within 1 % of 5.5795, c_L within 10 % of 0.0106, Δp within 1 % of 0.1175) and
 tighter ones against the high-accuracy references (John & Matthies 2001 / FEATFLOW) set just
-above what this mesh achieves (measured: c_D −4.5e-5, c_L +1.2e-3, Δp −3.0e-4).
+above what this mesh achieves (measured: c_D −4.5e-5, c_L +1.2e-3, Δp −3.2e-4).
 Slow: the refinement study (refine = 0, 1, 2; 232k dofs at the finest, ~2 min).
 """
 

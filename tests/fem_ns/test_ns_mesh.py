@@ -72,7 +72,7 @@ def view(cm):
 
 
 def test_grid_view_mask_matches_the_geometry(view):
-    S, gv = view
+    _, gv = view
     X, Y = np.meshgrid(gv.x, gv.y, indexing="ij")
     assert gv.mask.shape == (64, 64)
     assert np.array_equal(gv.mask, DFG.is_fluid(X, Y))

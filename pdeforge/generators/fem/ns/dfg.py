@@ -42,10 +42,10 @@ THRESHOLDS = {"2d1": {"c_D": 0.01, "c_L": 0.10, "delta_p": 0.01},
               "2d2": {"St": (0.295, 0.305), "c_D_max": 0.01, "c_L_max": 0.05}}
 
 
-def solve_2d1(h: float = 0.04, refine: int = 0, **mesh_kwargs):
+def solve_2d1(h: float = 0.04, refine: int = 0, grad_div: float = 0.0, **mesh_kwargs):
     """DFG 2D-1 (Re = 20) on :func:`dfg_mesh` ``(h, refine)``; returns the :class:`Solution`."""
     cm = dfg_mesh(h=h, refine=refine, **mesh_kwargs)
-    return solve_steady(cm, nu=NU, rho=RHO, inflow=ParabolicInflow(U_MAX_2D1, DFG.height))
+    return solve_steady(cm, nu=NU, rho=RHO, inflow=ParabolicInflow(U_MAX_2D1, DFG.height), grad_div=grad_div)
 
 
 def march_2d2(h: float = 0.04, refine: int = 0, wake: float = 1.0, dt: float = 0.01, t_end: float = 8.0,

@@ -112,6 +112,7 @@ class Spaces:
     M: sp.csr_matrix
     K: sp.csr_matrix
     B: sp.csr_matrix
+    G: sp.csr_matrix  # grad-div (∇·u, ∇·v)
     dirichlet: np.ndarray  # velocity dofs with prescribed values (inlet, walls, cylinder)
     inlet_x: np.ndarray  # x-velocity dofs on the inlet
     cylinder: tuple[np.ndarray, np.ndarray]  # x- and y-velocity dofs on the cylinder
@@ -144,6 +145,10 @@ class Spaces:
     def convection(self, U: np.ndarray, newton: bool = False) -> sp.csr_matrix:
         """Matrix of ((w·∇)u, v) for w = U; with ``newton`` also + ((u·∇)w, v)."""
         return convection_matrix(self.basis_u, U, newton)
+
+    def viscous(self, mu: float, grad_div: float = 0.0) -> sp.csr_matrix:
+        """μ (∇u, ∇v) + γ (∇·u, ∇·v)."""
+        return mu * self.K + grad_div * self.G if grad_div else mu * self.K
 
     def saddle(self, A: sp.spmatrix) -> sp.csr_matrix:
         """[[A, −Bᵀ], [−B, 0]]."""
@@ -192,13 +197,17 @@ def taylor_hood(mesh, intorder: int = 5):
 
 def spaces(cmesh: ChannelMesh, intorder: int = 5) -> Spaces:
     """Build the Taylor–Hood bases and constant matrices for ``cmesh``."""
+    from skfem import BilinearForm
+    from skfem.helpers import div
+
     bu, bp, M, K, B = taylor_hood(cmesh.mesh, intorder)
+    G = BilinearForm(lambda u, v, w: div(u) * div(v)).assemble(bu).tocsr()
     walls = np.concatenate([bu.get_dofs(name).all() for name in ("inlet", "walls", "cylinder")])
     dirichlet = np.unique(walls)
     inlet_x = np.unique(bu.get_dofs("inlet").all("u^1"))
     cyl = bu.get_dofs("cylinder")
     cylinder = (np.unique(cyl.all("u^1")), np.unique(cyl.all("u^2")))
-    return Spaces(cmesh=cmesh, basis_u=bu, basis_p=bp, M=M, K=K, B=B, dirichlet=dirichlet, inlet_x=inlet_x,
+    return Spaces(cmesh=cmesh, basis_u=bu, basis_p=bp, M=M, K=K, B=B, G=G, dirichlet=dirichlet, inlet_x=inlet_x,
                   cylinder=cylinder, intorder=intorder)
 
 
@@ -255,12 +264,12 @@ class Solution:
         return np.concatenate([self.U, self.P])
 
 
-def _residual(S: Spaces, x: np.ndarray, rho: float, mu: float, extra: np.ndarray | None = None,
-              conv: sp.spmatrix | None = None) -> np.ndarray:
+def _residual(S: Spaces, x: np.ndarray, rho: float, mu: float, grad_div: float = 0.0,
+              extra: np.ndarray | None = None, conv: sp.spmatrix | None = None) -> np.ndarray:
     """Momentum/continuity residual of the full (uncondensed) system at x = [U, P]."""
     U, P = x[: S.n_u], x[S.n_u :]
     C = S.convection(U) if conv is None else conv
-    ru = rho * (C @ U) + mu * (S.K @ U) - S.B.T @ P
+    ru = rho * (C @ U) + S.viscous(mu, grad_div) @ U - S.B.T @ P
     if extra is not None:
         ru = ru + extra
     rp = -(S.B @ U)
@@ -292,7 +301,7 @@ def solve_stokes(S: Spaces, inflow: Callable, mu: float) -> np.ndarray:
 
 def solve_steady(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0,
                  inflow: Callable | None = None, tol: float = 1e-10, maxiter: int = 25,
-                 x0: np.ndarray | None = None, u_ref: float | None = None) -> Solution:
+                 x0: np.ndarray | None = None, u_ref: float | None = None, grad_div: float = 0.0) -> Solution:
     """Steady Navier–Stokes by Newton's method (see the module docstring).
 
     Parameters
@@ -304,6 +313,8 @@ def solve_steady(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0
         (scaled by ρ Ū² so that it is relative to the dynamic pressure).
     x0 : initial iterate [U, P] (default: the Stokes solution).
     u_ref : reference velocity of c_D, c_L (default: mean inflow velocity).
+    grad_div : γ (Pa·s) of the grad-div term γ(∇·u, ∇·v) added to the momentum equation
+        (consistent: zero for the exact solution; improves discrete mass conservation).
 
     Returns a :class:`Solution` whose ``info`` has c_D, c_L, Δp (Pa), drag/lift (N/m), the
     Newton history and wall/CPU seconds.
@@ -317,13 +328,14 @@ def solve_steady(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0
     xd = S.dirichlet_values(inflow)
     free = S.free
     scale = rho * u_ref**2
+    Dv = S.viscous(mu, grad_div)
     history = []
     with _blas1():
         x = solve_stokes(S, inflow, mu) if x0 is None else np.asarray(x0, float).copy()
         x[S.dirichlet] = xd[S.dirichlet]
         converged = False
         for it in range(maxiter + 1):
-            r = _residual(S, x, rho, mu)
+            r = _residual(S, x, rho, mu, grad_div)
             res = float(np.abs(r[free]).max()) / scale
             history.append(res)
             if res < tol:
@@ -332,16 +344,16 @@ def solve_steady(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0
             if it == maxiter:
                 break
             U = x[: S.n_u]
-            J = S.saddle(rho * S.convection(U, newton=True) + mu * S.K)
+            J = S.saddle(rho * S.convection(U, newton=True) + Dv)
             rhs = np.zeros(S.n_dofs)
             rhs[: S.n_u] = rho * (S.convection(U) @ U)
             x = _Condensed(S, J).solve(rhs, xd)
         if not converged:
             raise RuntimeError(f"Newton did not converge in {maxiter} iterations: residuals {history}")
-        r = _residual(S, x, rho, mu)
+        r = _residual(S, x, rho, mu, grad_div)
     fx, fy = forces(S, r[: S.n_u])
     info = _quantities(S, x, fx, fy, rho, u_ref)
-    info.update(newton_residuals=history, newton_iterations=len(history) - 1, nu=nu, rho=rho, u_ref=u_ref,
+    info.update(newton_residuals=history, newton_iterations=len(history) - 1, nu=nu, rho=rho, u_ref=u_ref, grad_div=grad_div,
                 reynolds=u_ref * S.cmesh.geometry.diameter / nu, n_dofs=S.n_dofs, mesh_hash=S.cmesh.hash,
                 wall_s=_time.perf_counter() - t0, cpu_s=_time.process_time() - c0)
     return Solution(spaces=S, U=x[: S.n_u].copy(), P=x[S.n_u :].copy(), info=info)
@@ -392,7 +404,8 @@ def _ramp(t: float, t_ramp: float) -> float:
 def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflow: Callable | None = None,
           t_end: float = 1.0, dt: float = 0.01, n_frames: int = 11, t_frames_from: float = 0.0,
           ramp: float = 0.0, x0: np.ndarray | Solution | None = None, u_ref: float | None = None,
-          gmres_tol: float = 1e-11, max_gmres: int = 12, callback: Callable | None = None) -> Transient:
+          grad_div: float = 0.0,
+          gmres_tol: float = 1e-11, max_gmres: int = 30, callback: Callable | None = None) -> Transient:
     """Time-dependent Navier–Stokes from t = 0 to ``t_end`` by semi-implicit BDF2 (module docstring).
 
     Parameters
@@ -404,6 +417,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
     n_frames, t_frames_from : frames stored at n_frames equispaced times in [t_frames_from,
         t_end] (each a multiple of dt).
     x0 : initial state [U, P] or a :class:`Solution` (default: fluid at rest).
+    grad_div : γ (Pa·s) of the grad-div term, as in :func:`solve_steady`.
     gmres_tol : relative residual of each step's linear solve; max_gmres : refactorise the
         preconditioning LU when a solve needs more iterations than this.
     callback : called as ``callback(step, t, x)`` after each step (e.g. for progress).
@@ -439,6 +453,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
     from .grid import point_matrix
 
     Pp = point_matrix(S, pts, field="p")
+    Dv = S.viscous(mu, grad_div)
     times = dt * np.arange(n_steps + 1)
     cD = np.full(n_steps + 1, np.nan)
     cL = np.full(n_steps + 1, np.nan)
@@ -461,7 +476,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
                 a0, a1, a2 = 1.5, -2.0, 0.5
                 W = 2.0 * U - U_old
             C = S.convection(W)
-            A = S.saddle(rho * a0 / dt * S.M + rho * C + mu * S.K)
+            A = S.saddle(rho * a0 / dt * S.M + rho * C + Dv)
             hist = rho / dt * (S.M @ (a1 * U + a2 * U_old))
             xd = S.dirichlet_values(inflow, _ramp(t, ramp))
             rhs = np.zeros(S.n_dofs)
@@ -484,7 +499,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
             x_new[free] = y
             # forces from the discrete momentum residual (time derivative included)
             Un = x_new[:n_u]
-            ru = rho / dt * (S.M @ (a0 * Un)) + hist + rho * (C @ Un) + mu * (S.K @ Un) - S.B.T @ x_new[n_u:]
+            ru = rho / dt * (S.M @ (a0 * Un)) + hist + rho * (C @ Un) + Dv @ Un - S.B.T @ x_new[n_u:]
             fx, fy = forces(S, ru)
             cD[n], cL[n] = scale * fx, scale * fy
             pv = Pp @ x_new[n_u:]
@@ -495,7 +510,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
                 fP.append(x[n_u:].copy())
             if callback is not None:
                 callback(n, t, x)
-    info = dict(nu=nu, rho=rho, u_ref=u_ref, reynolds=u_ref * geo.diameter / nu, dt=dt, t_end=t_end,
+    info = dict(nu=nu, rho=rho, u_ref=u_ref, reynolds=u_ref * geo.diameter / nu, dt=dt, t_end=t_end, grad_div=grad_div,
                 n_steps=n_steps, n_dofs=S.n_dofs, mesh_hash=S.cmesh.hash, lu_factorisations=n_lu,
                 gmres_iterations_mean=float(np.mean(gmres_its)) if gmres_its else 0.0,
                 gmres_iterations_max=int(max(gmres_its)) if gmres_its else 0, scheme="BDF2, extrapolated convection",
@@ -515,7 +530,7 @@ def _gmres(A, b, lu, x0, rtol, maxiter):
     bnorm = np.linalg.norm(b)
     if bnorm == 0:
         return np.zeros_like(b), 0
-    y, flag = spl.gmres(A, b, x0=x0, rtol=rtol, atol=0.0, M=prec, restart=max(maxiter, 1), maxiter=1,
+    y, _ = spl.gmres(A, b, x0=x0, rtol=rtol, atol=0.0, M=prec, restart=max(maxiter, 1), maxiter=1,
                         callback=cb, callback_type="pr_norm")
     res = np.linalg.norm(b - A @ y) / bnorm
     if res > 10 * rtol:
@@ -538,14 +553,14 @@ def divergence_l1(sol: Solution | Spaces, U: np.ndarray | None = None) -> float:
 
 
 def strouhal(t: np.ndarray, c_L: np.ndarray, diameter: float, u_ref: float, periods: int = 4) -> dict:
-    """Shedding frequency from the last ``periods`` upward zero crossings of c_L − mean(c_L).
+    """Shedding frequency from the last ``periods + 1`` upward zero crossings of ``c_L``
+    (linearly interpolated; pass the lift minus its mid-range over the developed window).
 
-    Returns f (Hz), St = f D / Ū, and over the same window c_D/c_L maxima are left to the
-    caller (:func:`dfg_2d2_quantities`).
+    Returns f (Hz), St = f D / Ū and the time window spanned; extrema over that window are
+    computed by :func:`pdeforge.generators.fem.ns.dfg.shedding_quantities`.
     """
     ok = np.isfinite(c_L)
     t, c = t[ok], c_L[ok]
-    c = c - 0.5 * (c.max() + c.min()) if c.size else c
     s = np.sign(c)
     up = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0]
     if up.size < periods + 1:
