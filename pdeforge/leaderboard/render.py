@@ -648,6 +648,9 @@ def _rollout_plot(sec: Section, path: Path) -> None:
         ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
     if positive:
         ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rollout step (1 = first predicted frame)")
     ax.set_ylabel(f"{RANK_METRIC} (mean over samples)")
     ax.set_title(f"{sec.dataset} / {sec.config}: error against rollout step", fontsize=10)
