@@ -6,6 +6,7 @@
     pdeforge verify NAME|PATH [--regenerate N]
     pdeforge check PATH ...                 validate shard files against the format spec
     pdeforge plot NAME [config=C] [split=S] [n=3]
+    pdeforge solve PROBLEM key=value ... --out FILE.nc   one CFD case, explicit parameters
 
 Card values are overridden by name (``grid=128 n_train=100 configs=cubic0.1,poisson``);
 run options may be given the same way (``workers=2 root=/data scheduler=tcp://…``), which is
@@ -156,6 +157,25 @@ def cmd_plot(args) -> int:
     return 0
 
 
+#: `pdeforge solve` options that are not problem parameters
+SOLVE_OPTIONS = {"steady", "tol", "t_end", "grid", "frames", "cfl", "inlet_profile", "view"}
+
+
+def cmd_solve(args) -> int:
+    from pdeforge.datasets.cards import parse_float
+    from pdeforge.datasets.single import solve_to_file
+
+    kv = parse_key_values(args.params)
+    opts = {k: kv.pop(k) for k in list(kv) if k in SOLVE_OPTIONS}
+    steady = parse_bool("steady", opts.pop("steady", "0"))
+    tol = parse_float("tol", opts.pop("tol", "1e-6"), 1e-15, 1.0)
+    t_end = opts.pop("t_end", None)
+    t_end = parse_float("t_end", t_end, 1e-9, 1e9) if t_end is not None else None
+    out = solve_to_file(args.problem, kv, args.out, overrides=opts, steady=steady, tol=tol, t_end_seconds=t_end)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pdeforge", description=__doc__.split("\n\n")[0])
     p.add_argument("--root", help="data root (default: $PDEFORGE_DATA or ./data)")
@@ -184,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="regenerate N distinct random samples (at most all of them) and compare bit for bit")
     s.add_argument("--seed", type=int, default=None, help="seed for choosing the samples")
     s.set_defaults(fn=cmd_verify)
+
+    s = sub.add_parser("solve", help="solve one CFD case with explicit parameters into FILE.nc")
+    s.add_argument("problem", metavar="PROBLEM", help="cavity, tube or dam")
+    s.add_argument("params", nargs="*", metavar="key=value",
+                   help="case parameters in SI units (e.g. lid_velocity=1 density=1 viscosity=0.01 "
+                        "width=1 height=1); t_end= (seconds), steady=1 [tol=1e-6], grid=, frames=, cfl=")
+    s.set_defaults(kv_dest="params")
+    s.add_argument("--out", required=True, metavar="FILE.nc")
+    s.set_defaults(fn=cmd_solve)
 
     s = sub.add_parser("check", help="validate shard files against the format spec")
     s.add_argument("paths", nargs="+")

@@ -53,10 +53,12 @@ from pdeforge.datasets.normalize import Normalizer, load_stats
 from pdeforge.datasets.reading import open_split_files
 from pdeforge.datasets.shard_reader import H5_ERRORS as _H5_ERRORS
 from pdeforge.datasets.shard_reader import ShardReader
-from pdeforge.errors import CorruptFileError, InvalidValueError, StoreError, UnknownNameError
+from pdeforge.errors import CorruptFileError, InvalidValueError, PdeforgeError, StoreError, UnknownNameError
 
 TIME_DIM = "t"
-MODES = ("operator", "rollout")
+MODES = ("operator", "rollout", "frames")
+#: the pseudo-variable of the time channel in mode="frames"
+TIME_CHANNEL = "t"
 _BCAST = object()  # plan marker: a per-frame scalar broadcast over the grid
 
 
@@ -124,19 +126,20 @@ class TorchDataset(Dataset):
     other variables, and everything with ``direct=False``, go through h5py.
     """
 
-    def __init__(self, name_or_path, config=None, split="train", root=None, mode="operator",
+    def __init__(self, name_or_path, config=None, split="train", root=None, mode=None,
                  inputs=None, targets=None, normalize=True, resolution=None, in_memory=False,
-                 history=1, horizon=1, verify=True, direct=True, mask="auto"):
+                 history=1, horizon=1, verify=True, direct=True, mask="auto", task=None):
         import h5py
 
         super().__init__()
-        if mode not in MODES:
+        if mode is not None and mode not in MODES:
             raise UnknownNameError("mode", mode, MODES)
         for label, v in (("history", history), ("horizon", horizon)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise InvalidValueError(f"{label} must be an integer >= 1, got {v!r}")
         self.mode, self.split, self.direct = mode, split, bool(direct)
         self.history, self.horizon = int(history), int(horizon)
+        self.task = task
         found = open_split_files(name_or_path, config, split, root, verify=verify)
         self.config_dir = found.cdir
         entries = [(s.path, s.start, s.stop) for s in found.shards]
@@ -158,16 +161,25 @@ class TorchDataset(Dataset):
             with fh:
                 try:
                     if path == first:
-                        inputs = _names(inputs if inputs is not None else self._default(fh, path, "inputs"), "input")
-                        targets = _names(targets if targets is not None else self._default(fh, path, "targets"), "target")
-                        self.mask_var = self._mask_name(fh, path, mask)
-                        extra = [self.mask_var] if self.mask_var else []
-                        self._vars = list(dict.fromkeys(inputs + targets + extra))
                         card = _attr_str(fh, "card")
                         try:
                             self._card = json.loads(card) if card else {}
                         except ValueError:
                             raise CorruptFileError(path, "the 'card' attribute is not valid JSON") from None
+                        declared = self._declared_task(path, task)
+                        if self.mode is None:
+                            self.mode = declared.get("mode", "operator")
+                            if self.mode not in MODES:
+                                raise UnknownNameError("mode", self.mode, MODES)
+                        if inputs is None and "inputs" in declared:
+                            inputs = declared["inputs"]
+                        if targets is None and "targets" in declared:
+                            targets = declared["targets"]
+                        inputs = _names(inputs if inputs is not None else self._default(fh, path, "inputs"), "input")
+                        targets = _names(targets if targets is not None else self._default(fh, path, "targets"), "target")
+                        self.mask_var = self._mask_name(fh, path, mask, targets)
+                        extra = [self.mask_var] if self.mask_var else []
+                        self._vars = list(dict.fromkeys(inputs + targets + extra))
                     missing = [v for v in self._vars if v not in fh or not isinstance(fh[v], h5py.Dataset)]
                     if missing:
                         have = sorted(k for k, d in fh.items() if isinstance(d, h5py.Dataset))
@@ -204,6 +216,8 @@ class TorchDataset(Dataset):
                     if n_rows != stop - start:
                         raise CorruptFileError(path, f"holds {n_rows} samples, its range [{start}, {stop}) says {stop - start}")
                 except _H5_ERRORS as exc:
+                    if isinstance(exc, PdeforgeError):  # our own errors (UnknownNameError is a KeyError)
+                        raise
                     raise CorruptFileError(path, f"unreadable (truncated or corrupt?): {exc}") from None
             counts.append(n_rows)
             sample_start.append(start)
@@ -229,19 +243,33 @@ class TorchDataset(Dataset):
         self._mem = self._reader.read_all() if in_memory else None
 
     # --- construction helpers -----------------------------------------------------------------
+    def _declared_task(self, path, task) -> dict:
+        """The task the card declares: ``[task]`` (``task=None``) or ``[tasks.<task>]``; keys
+        ``mode``, ``inputs``, ``targets`` (explicit arguments win)."""
+        if task is None:
+            return {k: v for k, v in (self._card.get("task") or {}).items() if k in ("mode", "inputs", "targets")}
+        tasks = self._card.get("tasks") or {}
+        if task not in tasks:
+            raise UnknownNameError("task", str(task), list(tasks))
+        return dict(tasks[task])
+
     @staticmethod
-    def _mask_name(fh, path, mask) -> str | None:
-        """The mask variable: ``mask="auto"`` takes the split's one ``role == "mask"`` variable
-        (None when it has none), a name takes that variable, ``None`` disables masking."""
+    def _mask_name(fh, path, mask, targets) -> str | None:
+        """The mask variable: ``mask="auto"`` takes the ``role == "mask"`` variable on the targets'
+        grid (None when there is none), a name takes that variable, ``None`` disables masking."""
         import h5py
+
+        from pdeforge.datasets.schema import _dims
 
         if mask is None or mask is False:
             return None
         found = [k for k, d in fh.items() if isinstance(d, h5py.Dataset) and _attr_str(d, "role") == "mask"]
         if mask == "auto":
-            if len(found) > 1:
-                raise InvalidValueError(f"{path}: several mask variables ({', '.join(found)}); pass mask=NAME")
-            return found[0] if found else None
+            grid = tuple(d for d in _dims(fh[targets[0]])[1:] if d != TIME_DIM) if targets[0] in fh else ()
+            on_grid = [k for k in found if _dims(fh[k])[1:] == grid]
+            if len(on_grid) > 1:
+                raise InvalidValueError(f"{path}: several mask variables ({', '.join(on_grid)}); pass mask=NAME")
+            return on_grid[0] if on_grid else None
         if str(mask) not in found:
             raise UnknownNameError("mask variable", str(mask), found)
         return str(mask)
@@ -255,7 +283,7 @@ class TorchDataset(Dataset):
         return value
 
     def _plan(self, meta, coords, resolution) -> None:
-        rollout = self.mode == "rollout"
+        rollout = self.mode in ("rollout", "frames")
 
         def split_dims(v):
             dims = meta[v][0][1:]
@@ -308,6 +336,7 @@ class TorchDataset(Dataset):
         index = {v: i for i, v in enumerate(self._vars)}
         self.n_windows = 1
         self._fplan_t = []
+        self._tchan = None
         mplan = []
         if self.mask_var:
             has_t, sp = split_dims(self.mask_var)
@@ -328,6 +357,9 @@ class TorchDataset(Dataset):
             raise InvalidValueError(f"time-dependent variables have different numbers of frames: {lengths}")
         T = next(iter(lengths.values()))
         self.n_frames = T
+        if self.mode == "frames":
+            self._plan_frames(index, mapper, split_dims, tin, static, T, mplan, coords)
+            return
         self.n_windows = T - self.history - self.horizon + 1
         if self.n_windows < 1:
             raise InvalidValueError(f"{T} frames cannot hold history {self.history} + horizon {self.horizon}")
@@ -348,12 +380,43 @@ class TorchDataset(Dataset):
         self._x_vars = [v for _ in range(H) for v in tin] + static
         self._y_vars = [v for _ in range(F) for v in self.targets]
 
+    def _plan_frames(self, index, mapper, split_dims, tin, static, T, mplan, coords) -> None:
+        """mode="frames" (non-autoregressive): index (sample, k) → x = the static inputs (case
+        parameters broadcast to constant channels, static fields) + one channel holding the
+        frame's time coordinate t[k]; y = the targets at frame k. Time-dependent inputs are
+        refused (they would hand the model the answer's frame)."""
+        if tin:
+            raise InvalidValueError(f"mode='frames' takes static inputs only (case parameters, static fields); "
+                                    f"{', '.join(tin)} have a {TIME_DIM!r} dim")
+        if TIME_DIM not in coords:
+            raise InvalidValueError(f"mode='frames' needs a {TIME_DIM!r} coordinate")
+        self.n_windows = T
+        self.history, self.horizon = 0, 1
+        S = len(static)
+
+        def tmapper(v):
+            gm = mapper(v)
+            return _BCAST if gm is None and not split_dims(v)[1] else gm
+
+        self._fplan = [(index[v], mapper(v), 0, k) for k, v in enumerate(static)] + mplan
+        self._fplan_t = [(index[v], tmapper(v), 1, slice(k, k + 1), 0, 1) for k, v in enumerate(self.targets)]
+        self._tchan = S
+        self.x_channels = static + [TIME_CHANNEL]
+        self.y_channels = [f"{v}[t]" for v in self.targets]
+        self._x_vars = static + [TIME_CHANNEL]
+        self._y_vars = list(self.targets)
+
     def _load_norm(self) -> None:
         if self.stats is None:
             if self.config_dir is None:
                 raise InvalidValueError(f"{self.files[0]} is not inside a config directory with a manifest; "
                                         "normalisation needs the config's train split (pass normalize=False)")
             self.stats = load_stats(self.config_dir)
+            if TIME_CHANNEL in self._x_vars and TIME_CHANNEL not in self.stats["variables"]:
+                t = np.asarray(self.time, dtype=np.float64)  # the time channel: z-score of t
+                self.stats = {**self.stats, "variables": {**self.stats["variables"], TIME_CHANNEL: {
+                    "mean": float(t.mean()), "std": float(t.std()) or 1.0, "transform": "none",
+                    "role": "coordinate"}}}
         n = len(self.grid_shape)
         self._xnorm = Normalizer(self.stats, self._x_vars, n)
         self._ynorm = Normalizer(self.stats, self._y_vars, n)
@@ -368,9 +431,10 @@ class TorchDataset(Dataset):
         return self.n_samples * self.n_windows
 
     def window(self, i: int) -> tuple[int, int]:
-        """``(sample position, t)`` of dataset index ``i``: ``t`` is the last input frame."""
+        """``(sample position, t)`` of dataset index ``i``: ``t`` is the last input frame
+        (mode="frames": the frame served)."""
         s, w = divmod(self._check_index(i), self.n_windows)
-        return s, w + self.history - 1
+        return s, w + max(self.history - 1, 0)
 
     def sample_id(self, i: int) -> int:
         """The split's global sample index (the ``sample`` coordinate) of dataset index ``i``."""
@@ -395,6 +459,7 @@ class TorchDataset(Dataset):
         plan = [(vi, gm, out[side], ch) for vi, gm, side, ch in self._fplan]
         plan_t = [(vi, gm, out[side], sl, t0, t1) for vi, gm, side, sl, t0, t1 in self._fplan_t]
         mem, reader = self._mem, self._reader
+        tchan, time = self._tchan, self.time
         k = -1
         checked: set[int] = set()
         try:
@@ -414,6 +479,8 @@ class TorchDataset(Dataset):
                         dst[b, ch] = src[vi][row]
                     else:
                         gm(src[vi][row], out=dst[b, ch])
+                if tchan is not None:  # mode="frames": the frame's time as a constant channel
+                    X[b, tchan] = time[w]
                 for vi, gm, dst, sl, t0, t1 in plan_t:  # rollout: frames w+t0 .. w+t1-1
                     a = src[vi][row, w + t0:w + t1]
                     if gm is None:

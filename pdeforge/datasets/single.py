@@ -1,0 +1,35 @@
+"""``pdeforge solve``: one case with explicit parameters, written in its family's shard schema.
+
+For users who want to look at one flow, and for validation from outside the test suite: the
+file is a one-sample shard (split ``solve``, config ``solve``) that ``pdeforge check``,
+``pdeforge.open_dataset`` and the loader read like any other (it is not part of a generated
+config, so its content is verified for format only). Families that support it implement
+``solve_one(card, params, steady=, tol=, t_end_seconds=) -> (card, config, arrays)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pdeforge.datasets.family import effective_card
+from pdeforge.datasets.runner import build_shard
+from pdeforge.datasets.store import write_shard
+from pdeforge.errors import InvalidValueError
+
+SPLIT = "solve"
+
+
+def solve_to_file(dataset: str, params: dict[str, str], out: str | Path, *, overrides: dict[str, str] | None = None,
+                  steady: bool = False, tol: float = 1e-6, t_end_seconds: float | None = None) -> Path:
+    """Solve one case of ``dataset`` (a card name) with ``params`` and write it to ``out``."""
+    card, family = effective_card(dataset, overrides or {})
+    if not hasattr(family, "solve_one"):
+        raise InvalidValueError(f"{dataset}: its family generates from random draws only; "
+                                "`pdeforge solve` needs a family with explicit-parameter solves (cavity, tube, dam)")
+    card, config, arrays = family.solve_one(card, params, steady=steady, tol=tol, t_end_seconds=t_end_seconds)
+    ds = build_shard(family, card, config, SPLIT, 0, arrays)
+    out = Path(out)
+    if out.suffix != ".nc":
+        raise InvalidValueError(f"--out {out}: expected a .nc file name")
+    write_shard(out, ds)
+    return out
