@@ -198,3 +198,15 @@ def test_solve_refuses_unknown_parameters(tmp_path, capsys):
     assert code == 2 and "known cavity parameters" in capsys.readouterr().err
     code = main(["solve", "condiff", "grid=16", "--out", str(tmp_path / "x.nc")])
     assert code == 2
+
+
+def test_draws_do_not_depend_on_how_the_card_was_serialised():
+    """verify rebuilds the card from the manifest's sorted-key JSON: same cases."""
+    import json
+
+    from pdeforge.datasets.cards import Card
+
+    card, family = effective_card("cavity")
+    resorted = Card(card.name, json.loads(card.canonical_json()), card.overrides)
+    for config in family.configs(card):
+        assert family.case_params(card, config, "val", 2) == family.case_params(resorted, config, "val", 2)

@@ -195,7 +195,10 @@ def draw_case(card: Card, subset: str, rng: np.random.Generator) -> dict[str, fl
     lo_re, hi_re = float(card.get("reynolds.min")), float(card.get("reynolds.max"))
     for _ in range(MAX_DRAWS):
         p = dict(base)
-        for name, (lo, hi, scale) in ranges.items():
+        # a fixed order (the problem's parameter order, not the card table's, which a manifest
+        # stores with sorted keys): a sample must not depend on how its card was serialised
+        for name in (q for q in PARAMS[problem] if q in ranges):
+            lo, hi, scale = ranges[name]
             u = rng.random()
             p[name] = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if scale == "log" else lo + u * (hi - lo)
         if lo_re <= reynolds(problem, p)[0] <= hi_re:
