@@ -9,6 +9,14 @@
     schedule=cosine|onecycle loss=rel_l2|mse seed= device=auto|cpu|cuda amp=auto|true|false
     num_workers= root= out= (or out_dir=) resolution= n_train= eval_batch_size= label=
     progress=true|false
+    online=1 [buffer=512 buffer_min= warmup=0 workers=1 fresh_per_step= chunk=1 online_start=0
+              max_restarts=2 window= scheduler=tcp://HOST:PORT]    (or --scheduler tcp://HOST:PORT)
+
+``online=1`` trains on samples the solvers stream into a bounded in-memory buffer (nothing is
+stored; val and test are the stored splits): see :mod:`pdeforge.baselines.online` for the
+buffer, the reserved seed stream, the schedules and what is deterministic. Data-parallel
+training: ``torchrun --nproc-per-node N -m pdeforge train ...`` (:mod:`pdeforge.baselines.distributed`;
+``batch_size`` is the global batch).
 
 Model configuration keys are given with a ``model.`` prefix, or bare when they are not
 TrainConfig fields: ``model.width=32 modes=12 dilations="((1,2,1),)"`` (values are Python
@@ -54,6 +62,12 @@ __all__ = ["add_commands", "parse_train_options", "cmd_train", "ALIASES"]
 #: extra CLI spellings of TrainConfig fields
 ALIASES = {"out": "out_dir"}
 _NONE = ("none", "null", "")
+#: online-training keys (``online=1`` turns them on): CLI spelling -> TrainConfig.online key
+ONLINE_CLI_KEYS = {"buffer": "buffer", "buffer_min": "buffer_min", "warmup": "warmup",
+                   "workers": "workers", "scheduler": "scheduler", "fresh_per_step": "fresh_per_step",
+                   "chunk": "chunk", "online_start": "start", "max_restarts": "max_restarts",
+                   "window": "window"}
+ONLINE_NULLABLE = ("buffer_min", "fresh_per_step", "window")
 
 
 def _fields() -> dict[str, Any]:
@@ -100,7 +114,40 @@ def _convert(key: str, text: str, hint: Any) -> Any:
     return text
 
 
-def parse_train_options(name: str, items: list[str], root: str | None = None):
+def _online_options(kv: dict[str, str], scheduler: str | None) -> dict[str, Any] | None:
+    """Pop ``online=`` and the online keys from ``kv``: the online settings, or None (offline)."""
+    from pdeforge.errors import InvalidValueError
+    from pdeforge.options import parse_bool
+
+    on = parse_bool("online", kv.pop("online")) if "online" in kv else False
+    given = {k: kv.pop(k) for k in list(kv) if k in ONLINE_CLI_KEYS}
+    if scheduler:
+        if "scheduler" in given:
+            raise InvalidValueError("--scheduler and scheduler= set the same address; give it once")
+        given["scheduler"] = scheduler
+    if not on:
+        if given:
+            raise InvalidValueError(f"{', '.join(k + '=' for k in given)} "
+                                    f"{'is an online setting' if len(given) == 1 else 'are online settings'}; "
+                                    "add online=1 (or drop them)")
+        return None
+    out: dict[str, Any] = {}
+    for key, text in given.items():
+        if key == "scheduler":
+            out["scheduler"] = text.strip() or None
+        elif key in ONLINE_NULLABLE and text.strip().lower() in _NONE:
+            out[ONLINE_CLI_KEYS[key]] = None
+        else:
+            try:
+                out[ONLINE_CLI_KEYS[key]] = int(text)
+            except ValueError:
+                raise InvalidValueError(f"{key}={text!r}: expected an integer"
+                                        f"{' or none' if key in ONLINE_NULLABLE else ''}") from None
+    return out
+
+
+def parse_train_options(name: str, items: list[str], root: str | None = None,
+                        scheduler: str | None = None):
     """``pdeforge train NAME key=value ...`` -> a validated :class:`TrainConfig`.
 
     The words are split by :func:`pdeforge.options.parse_key_values` (a word without ``=`` or a
@@ -111,11 +158,14 @@ def parse_train_options(name: str, items: list[str], root: str | None = None):
     listing the registered models.
     """
     from pdeforge.baselines.registry import get_model_class, list_models
-    from pdeforge.baselines.train import TrainConfig
+    from pdeforge.baselines.train import OnlineTrainConfig, TrainConfig
     from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
     from pdeforge.options import parse_key_values
 
     kv = parse_key_values(items)  # refuses words without '=', empty and repeated keys
+
+    values: dict[str, Any] = {"dataset": name}
+    online = _online_options(kv, scheduler)
 
     fields = _fields()
     settable = {k for k in fields if k not in ("dataset", "model_config")}
@@ -124,11 +174,11 @@ def parse_train_options(name: str, items: list[str], root: str | None = None):
         raise UnknownNameError("model", model, list_models())
     model_keys = list(get_model_class(model).config_keys())
 
-    values: dict[str, Any] = {"dataset": name}
     if root is not None:
         values["root"] = root
     overrides: dict[str, Any] = {}
-    valid = sorted(settable | set(ALIASES)) + [f"model.{k}" for k in model_keys] + model_keys
+    valid = (sorted(settable | set(ALIASES) | {"online"} | set(ONLINE_CLI_KEYS))
+             + [f"model.{k}" for k in model_keys] + model_keys)
     given: dict[tuple[str, str], str] = {}  # (table, field) -> the word's key
     for key, text in kv.items():
         field = ALIASES.get(key, key)
@@ -146,7 +196,7 @@ def parse_train_options(name: str, items: list[str], root: str | None = None):
         (values if table == "train" else overrides)[field] = value
     values["model"] = model
     values["model_config"] = overrides
-    cfg = TrainConfig(**values)
+    cfg = TrainConfig(**values) if online is None else OnlineTrainConfig(**values, online=online)
     try:
         return cfg.validate()
     except (TypeError, ValueError) as exc:
@@ -158,9 +208,12 @@ def parse_train_options(name: str, items: list[str], root: str | None = None):
 def cmd_train(args) -> int:
     from pdeforge.baselines.train import train
 
-    cfg = parse_train_options(args.name, args.options, root=getattr(args, "root", None))
+    cfg = parse_train_options(args.name, args.options, root=getattr(args, "root", None),
+                              scheduler=getattr(args, "scheduler", None))
     result = train(cfg)
     run = result.run
+    if not run:  # a DDP rank other than 0: rank 0 reports and writes the files
+        return 0
     speed = f"{run['speedup']:.1f}x" if run["speedup"] else "n/a"
     print(f"{run['dataset']}/{run['config']}  {run['model_label']}  {run['parameters']:,} parameters  "
           f"on {run['hardware']}", file=sys.stdout)
@@ -169,6 +222,15 @@ def cmd_train(args) -> int:
     print(f"  training {run['train_wall_seconds']:.1f} s; inference "
           f"{run['inference_seconds_per_sample'] * 1e3:.3g} ms/sample; solver "
           f"{(run['solver_seconds_per_sample'] or 0) * 1e3:.3g} ms/sample; speed-up {speed}")
+    if run.get("online"):
+        o = run["online"]
+        print(f"  online: {o['samples_generated']} fresh samples generated ({o['generated_per_second'] or 0:.1f}/s), "
+              f"{o['samples_consumed']} drawn ({o['consumed_per_second'] or 0:.1f}/s), "
+              f"{o['draws_per_sample'] or 0:.2f} draws per sample; "
+              f"{o['bytes_not_on_disk'] / 2**20:.1f} MiB never touched disk")
+    if run.get("distributed"):
+        d = run["distributed"]
+        print(f"  DDP: {d['world_size']} ranks ({d['backend']}), global batch {d['global_batch_size']}")
     print(f"  wrote {result.out_dir}/ (checkpoint.pt, run.json"
           f"{', predictions.nc' if result.predictions else ''}, submission.toml)")
     return 0
@@ -185,4 +247,6 @@ def add_commands(subparsers) -> None:
     s.add_argument("options", nargs="*", metavar="key=value",
                    help="config=, model=, preset=, epochs=, batch_size=, lr=, seed=, out=, ... "
                         "and model keys (model.width=32)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="online=1: solve the streamed samples on this Dask cluster (same as scheduler=)")
     s.set_defaults(fn=cmd_train)

@@ -10,6 +10,13 @@ value raises :class:`~pdeforge.errors.InvalidValueError`):
 * ``lr``: a finite number > 0; ``weight_decay``: a number >= 0;
 * ``model_config``: a dict whose keys are configuration keys of the chosen model.
 
+:class:`OnlineTrainConfig` is a TrainConfig plus ``online``, a dict of online-training settings
+(:data:`pdeforge.baselines.online.ONLINE_DEFAULTS`; validated and completed with the defaults by
+:func:`pdeforge.baselines.online.validate_online`). It is a subclass rather than a TrainConfig
+field so that TrainConfig -- and with it a leaderboard ``[training]`` table -- stays what it was:
+the board's tables describe runs on the stored train split, and an online run's table is refused
+there (unknown key ``online``) instead of being retrained as an offline run.
+
 ``pdeforge train`` (:mod:`pdeforge.baselines.commands`) builds a TrainConfig from ``key=value``
 words; a leaderboard submission's ``[training]`` table is a TrainConfig without ``root``,
 ``out_dir`` and ``progress`` (:mod:`pdeforge.contracts.training`).
@@ -25,7 +32,7 @@ from typing import Any
 from pdeforge.baselines.registry import get_model_class, list_models
 from pdeforge.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["TrainConfig", "PRESETS", "SCHEDULES", "LOSSES", "DEVICES"]
+__all__ = ["TrainConfig", "OnlineTrainConfig", "PRESETS", "SCHEDULES", "LOSSES", "DEVICES"]
 
 PRESETS = ("default", "full")
 SCHEDULES = ("cosine", "onecycle")
@@ -114,3 +121,18 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class OnlineTrainConfig(TrainConfig):
+    """A :class:`TrainConfig` trained online (:mod:`pdeforge.baselines.online`)."""
+
+    #: the online settings, e.g. ``{"buffer": 512, "workers": 2}`` (missing keys: defaults)
+    online: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "OnlineTrainConfig":
+        super().validate()
+        from pdeforge.baselines.online import validate_online
+
+        self.online = validate_online(self.online, self.batch_size)
+        return self

@@ -14,6 +14,12 @@
 * **Time.** :attr:`Fit.seconds` is the wall time of the loop: training steps, the per-epoch
   validation and the ``on_best`` calls (checkpoint writes).
 
+* **Hooks** (online and DDP runs, :mod:`pdeforge.baselines.online`,
+  :mod:`pdeforge.baselines.distributed`): ``reduce_loss`` maps each step's detached loss to the
+  value logged and checked for finiteness (DDP: the mean over ranks, so every rank stops
+  together); ``postfix`` adds fields to the progress bar (online: buffer fill, reuse). Without
+  them the loop is the plain one, bit for bit.
+
 Batches may be ``(x, y)`` or ``(x, y, mask)`` (:mod:`pdeforge.baselines.batches`): any
 DataLoader works, not only one over :class:`~pdeforge.datasets.loader.TorchDataset`.
 """
@@ -61,13 +67,17 @@ class Fit:
     best_val_rel_l2: float = math.inf
     steps: int = 0
     seconds: float = 0.0
+    #: the training loss of every optimiser step, in order (the global batch's under DDP)
+    step_losses: list[float] = field(default_factory=list)
 
 
 def fit(model: torch.nn.Module, train_loader, val_loader, *, epochs: int, lr: float,
         weight_decay: float, schedule: str, loss_fn: Callable[..., torch.Tensor],
         denormalize_y: Callable, device: torch.device, amp: bool,
         on_best: Callable[[int, float, torch.nn.Module], Any] | None = None,
-        progress: bool = False, desc: str = "train") -> Fit:
+        progress: bool = False, desc: str = "train",
+        reduce_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        postfix: Callable[[], dict[str, Any]] | None = None) -> Fit:
     """Train ``model`` in place for ``epochs`` epochs over ``train_loader``; see the module docstring.
 
     ``denormalize_y`` maps the loader's normalised targets (and the model's outputs) back to
@@ -95,18 +105,22 @@ def fit(model: torch.nn.Module, train_loader, val_loader, *, epochs: int, lr: fl
                 with autocast(device, amp):
                     out = model(x)
                 loss = loss_fn(out, y) if mask is None else loss_fn(out, y, mask)
-                if not torch.isfinite(loss):
+                logged = loss.detach() if reduce_loss is None else reduce_loss(loss.detach())
+                if not torch.isfinite(logged):
                     raise InvalidValueError(
                         f"non-finite training loss at epoch {epoch} (lr {sched.get_last_lr()[0]:.3g}); "
                         "lower lr or check the data")
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss_sum += float(loss.detach())
+                value = float(logged)
+                loss_sum += value
                 n_steps += 1
+                res.step_losses.append(value)
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4g}",
-                                best_val=f"{res.best_val_rel_l2:.4g}")
+                if progress:
+                    bar.set_postfix(epoch=epoch, loss=f"{value:.4g}", best_val=f"{res.best_val_rel_l2:.4g}",
+                                    **(postfix() if postfix is not None else {}))
             val = evaluate_rel_l2(model, val_loader, device, amp, denormalize_y)
             res.history.append({"epoch": epoch, "train_loss": loss_sum / max(n_steps, 1),
                                 "val_rel_l2": val, "lr": float(sched.get_last_lr()[0])})

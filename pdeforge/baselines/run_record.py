@@ -35,7 +35,7 @@ import torch
 from pdeforge.atomic import write_json, write_text
 from pdeforge.errors import InvalidValueError
 
-__all__ = ["RUN_FORMAT", "RUN_FIELDS", "CHECKPOINT", "RUN_JSON", "PREDICTIONS", "SUBMISSION",
+__all__ = ["RUN_FORMAT", "RUN_FIELDS", "RUN_EXTRA_FIELDS", "CHECKPOINT", "RUN_JSON", "PREDICTIONS", "SUBMISSION",
            "hardware_string", "solver_seconds_per_sample", "speedup", "plain_json", "run_record",
            "submission_draft", "write_run_files", "write_predictions"]
 
@@ -84,6 +84,13 @@ RUN_FIELDS: dict[str, str] = {
     "predictions": "predictions file (relative to out_dir), null when not written",
     "predictions_skipped": "why no predictions file was written (only when none was)",
     "created_at": "UTC time the run finished",
+}
+#: keys that only some runs have (after :data:`RUN_FIELDS`)
+RUN_EXTRA_FIELDS: dict[str, str] = {
+    "online": "online runs (pdeforge.baselines.online): settings, seed stream, normalisation "
+              "source, samples generated/consumed, draws_per_sample, seen_counts, "
+              "bytes_not_on_disk, throughput, per-rank counters",
+    "distributed": "DDP runs: world_size, backend, global_batch_size, step_losses (global batch)",
 }
 
 
@@ -148,11 +155,13 @@ def now_utc() -> str:
 
 def run_record(cfg, data, model: torch.nn.Module, fit, *, n_test: int, test_rel_l2: float,
                inference_seconds: float, eval_batch_size: int, device: torch.device, amp: bool,
-               label: str, predictions: str | None, skipped: str | None) -> dict[str, Any]:
+               label: str, predictions: str | None, skipped: str | None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of ``run.json`` (:data:`RUN_FIELDS`, in that order) as plain JSON types.
 
     ``cfg`` is the run's TrainConfig, ``data`` its :class:`~pdeforge.baselines.data.TrainData`,
-    ``model`` the best model and ``fit`` the :class:`~pdeforge.baselines.loop.Fit` record."""
+    ``model`` the best model and ``fit`` the :class:`~pdeforge.baselines.loop.Fit` record;
+    ``extra`` holds :data:`RUN_EXTRA_FIELDS` sections (online, distributed), appended in order."""
     import pdeforge
     from pdeforge.baselines.registry import count_parameters
 
@@ -198,6 +207,10 @@ def run_record(cfg, data, model: torch.nn.Module, fit, *, n_test: int, test_rel_
     }
     if skipped:
         run["predictions_skipped"] = skipped
+    for key, value in (extra or {}).items():
+        if key not in RUN_EXTRA_FIELDS:
+            raise InvalidValueError(f"run.json section {key!r} is not one of {', '.join(RUN_EXTRA_FIELDS)}")
+        run[key] = value
     return plain_json(run)
 
 
@@ -210,6 +223,13 @@ def submission_draft(run: dict[str, Any]) -> str:
     day = _dt.date.today().isoformat()
     notes = (f"pdeforge baseline {run['model']} (preset {run['preset']}), {run['epochs']} epochs, "
              f"best val epoch {run['best_epoch']}, seed {run['train_config']['seed']}")
+    online = run.get("online")
+    if online:
+        first = [r["first_index"] for r in online["per_rank"] if r["first_index"] is not None]
+        last = [r["last_index"] for r in online["per_rank"] if r["last_index"] is not None]
+        notes += (f"; online training: {online['samples_generated']} fresh samples streamed from the "
+                  f"'online' seed stream (indices {min(first) if first else '-'}..{max(last) if last else '-'}), "
+                  f"never stored; not the stored train split")
     return "\n".join([
         "# Leaderboard metadata draft written by `pdeforge train`; check and complete it, then",
         f"#   pdeforge submit {PREDICTIONS} --meta {SUBMISSION} --dataset {run['dataset']}",

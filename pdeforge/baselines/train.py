@@ -18,7 +18,10 @@ or from the command line (:mod:`pdeforge.baselines.commands`)::
    device and autocast, seed everything and switch to deterministic algorithms for the run
    (:mod:`~pdeforge.baselines.runtime`).
 2. **Data** -- open ``train`` and ``val``, normalised with the train statistics
-   (:mod:`~pdeforge.baselines.data`); ``test`` stays closed.
+   (:mod:`~pdeforge.baselines.data`); ``test`` stays closed. Online (an ``OnlineTrainConfig``): start the
+   generator feed and the training buffer instead of opening ``train``
+   (:mod:`~pdeforge.baselines.online`). Under ``torchrun`` each rank gets its shard of the
+   batches, or its own feed (:mod:`~pdeforge.baselines.distributed`).
 3. **Model** -- ``build_model(model, c_in, c_out, preset=..., seed=seed, **model_config)``
    (:mod:`~pdeforge.baselines.registry`).
 4. **Epochs** -- AdamW, per-step schedule, the loss (:mod:`~pdeforge.baselines.losses`: rel-L2
@@ -28,7 +31,7 @@ or from the command line (:mod:`pdeforge.baselines.commands`)::
 5. **Test** -- reload the best state, open ``test`` and predict it once; rel-L2 against the
    raw targets and the inference timing (:mod:`~pdeforge.baselines.evaluation`).
 6. **Record** -- ``predictions.nc`` (leaderboard format, full field), ``run.json`` and the
-   ``submission.toml`` draft (:mod:`~pdeforge.baselines.run_record`).
+   ``submission.toml`` draft (:mod:`~pdeforge.baselines.run_record`); under DDP by rank 0 only.
 """
 
 from __future__ import annotations
@@ -42,8 +45,10 @@ import numpy as np
 import torch
 
 from pdeforge.baselines import data as data_mod
+from pdeforge.baselines import distributed as dist_mod
+from pdeforge.baselines import online as online_mod
 from pdeforge.baselines.checkpoint import checkpoint_header, load_checkpoint, save_checkpoint
-from pdeforge.baselines.config import TrainConfig
+from pdeforge.baselines.config import OnlineTrainConfig, TrainConfig
 from pdeforge.baselines.evaluation import predict, rel_l2_per_sample, time_inference
 from pdeforge.baselines.loop import fit
 from pdeforge.baselines.losses import make_loss
@@ -53,7 +58,7 @@ from pdeforge.baselines.run_record import (
 )
 from pdeforge.baselines.runtime import deterministic, resolve_amp, resolve_device, seed_everything
 
-__all__ = ["TrainConfig", "RunResult", "train", "load_checkpoint"]
+__all__ = ["TrainConfig", "OnlineTrainConfig", "RunResult", "train", "load_checkpoint"]
 
 
 @dataclass
@@ -67,7 +72,10 @@ class RunResult:
     #: the content of run.json
     run: dict[str, Any]
     #: the best model (its state is the checkpoint's), in eval mode, on the training device
+    #: (on DDP ranks other than 0: the last state, in training mode)
     model: torch.nn.Module
+    #: the epoch loop's record (:class:`pdeforge.baselines.loop.Fit`: history, per-step losses)
+    fit: Any = None
 
     @property
     def test_rel_l2(self) -> float:
@@ -81,36 +89,81 @@ class RunResult:
 def train(cfg: TrainConfig) -> RunResult:
     """Train ``cfg.model`` on ``cfg.dataset``/``cfg.config``; the steps are in the module docstring."""
     # 1. setup
-    cfg = dataclasses.replace(cfg, model_config=dict(cfg.model_config)).validate()
+    copies = {"model_config": dict(cfg.model_config)}
+    if isinstance(cfg, OnlineTrainConfig):
+        copies["online"] = dict(cfg.online)
+    cfg = dataclasses.replace(cfg, **copies).validate()
     device = resolve_device(cfg.device)
+    dist = dist_mod.context(device.type)
+    try:
+        if dist.active and device.type == "cuda":
+            device = torch.device("cuda", dist.local_rank)
+            torch.cuda.set_device(device)
+        return _train(cfg, device, dist)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, device: torch.device, dist: dist_mod.DistContext) -> RunResult:
+    is_online = isinstance(cfg, OnlineTrainConfig)
     amp = resolve_amp(device, cfg.amp)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     with deterministic(device):
         seed_everything(cfg.seed)
 
-        # 2. data: train and val only
-        data = data_mod.open_train_val(cfg, eval_bs)
-        x_channels, y_channels = data.train_ds.x_channels, data.train_ds.y_channels
-        out_dir = Path(cfg.out_dir) if cfg.out_dir else Path("runs") / data.dataset / data.config / cfg.model
-        out_dir.mkdir(parents=True, exist_ok=True)
-        ckpt_path = out_dir / CHECKPOINT
+        # 2. data: train (stored, or the online feed) and val only
+        if is_online:
+            data = online_mod.open_online(cfg, eval_bs, rank=dist.rank, world=dist.world_size)
+        else:
+            data = data_mod.open_train_val(cfg, eval_bs)
+            if dist.active:
+                data.train_loader = dist_mod.sharded_loader(data.fit_ds, cfg.batch_size, cfg.seed,
+                                                            dist.rank, dist.world_size, cfg.num_workers)
+        try:
+            x_channels, y_channels = data.train_ds.x_channels, data.train_ds.y_channels
+            out_dir = Path(cfg.out_dir) if cfg.out_dir else Path("runs") / data.dataset / data.config / cfg.model
+            out_dir.mkdir(parents=True, exist_ok=True)
+            ckpt_path = out_dir / CHECKPOINT
 
-        # 3. model
-        model = build_model(cfg.model, len(x_channels), len(y_channels), preset=cfg.preset,
-                            seed=cfg.seed, **cfg.model_config).to(device)
+            # 3. model
+            model = build_model(cfg.model, len(x_channels), len(y_channels), preset=cfg.preset,
+                                seed=cfg.seed, **cfg.model_config).to(device)
 
-        # 4. epochs, the best-on-val state checkpointed
-        header = checkpoint_header(model, model_name=cfg.model, x_channels=x_channels,
-                                   y_channels=y_channels, train_config=cfg.to_dict(),
-                                   dataset=data.dataset, config=data.config,
-                                   content_key=data.manifest["content_key"])
-        result = fit(model, data.train_loader, data.val_loader, epochs=cfg.epochs, lr=cfg.lr,
-                     weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                     loss_fn=make_loss(cfg.loss, data.denormalize_y), denormalize_y=data.denormalize_y,
-                     device=device, amp=amp, progress=cfg.progress,
-                     desc=f"train {cfg.model} {data.config}",
-                     on_best=lambda epoch, val, m: save_checkpoint(ckpt_path, header, m, epoch=epoch,
-                                                                   best_val_rel_l2=val))
+            # 4. epochs, the best-on-val state checkpointed (by rank 0)
+            header = checkpoint_header(model, model_name=cfg.model, x_channels=x_channels,
+                                       y_channels=y_channels, train_config=cfg.to_dict(),
+                                       dataset=data.dataset, config=data.config,
+                                       content_key=data.manifest["content_key"])
+            loss_fn = make_loss(cfg.loss, data.denormalize_y)
+            hooks: dict = {}
+            trained = model
+            if dist.active:
+                trained = dist_mod.wrap_model(model, dist, device)
+                loss_fn = dist_mod.global_batch_loss(loss_fn, dist)
+                hooks["reduce_loss"] = dist.mean
+            if is_online:
+                hooks["postfix"] = data.train_loader.postfix
+
+            def on_best(epoch, val, m):
+                if dist.is_main:
+                    save_checkpoint(ckpt_path, header, dist_mod.unwrap(m), epoch=epoch, best_val_rel_l2=val)
+
+            result = fit(trained, data.train_loader, data.val_loader, epochs=cfg.epochs, lr=cfg.lr,
+                         weight_decay=cfg.weight_decay, schedule=cfg.schedule, loss_fn=loss_fn,
+                         denormalize_y=data.denormalize_y, device=device, amp=amp,
+                         progress=cfg.progress and dist.is_main,
+                         desc=f"train {cfg.model} {data.config}" + (" online" if is_online else ""),
+                         on_best=on_best, **hooks)
+        finally:
+            if is_online:
+                data.close()
+        online = None
+        if is_online:
+            per_rank = dist.gather(data.train_loader.record())
+            online = online_mod.online_record(data, per_rank, result.steps, result.seconds)
+        dist.barrier()  # the checkpoint is written
+        if not dist.is_main:
+            return RunResult(out_dir, ckpt_path, out_dir / RUN_JSON, None, {}, dist_mod.unwrap(model), result)
 
         # 5. test: the best state, the test split read once
         model, _ = load_checkpoint(ckpt_path, device)
@@ -130,9 +183,15 @@ def train(cfg: TrainConfig) -> RunResult:
             pred_path = write_predictions(out_dir / PREDICTIONS, pred.astype(np.float32), test_ds,
                                           sample_ids, data.dataset, data.config, label,
                                           root=data.train_ds.config_dir.parent.parent)
+        extra = {}
+        if online is not None:
+            extra["online"] = online
+        if dist.active:
+            extra["distributed"] = {**dist.record(), "global_batch_size": cfg.batch_size,
+                                    "step_losses": result.step_losses}
         run = run_record(cfg, data, model, result, n_test=len(test_ds), test_rel_l2=test_rel,
                          inference_seconds=infer, eval_batch_size=eval_bs, device=device, amp=amp,
                          label=label, predictions=PREDICTIONS if pred_path is not None else None,
-                         skipped=skipped)
+                         skipped=skipped, extra=extra)
         write_run_files(out_dir, run)
-        return RunResult(out_dir, ckpt_path, out_dir / RUN_JSON, pred_path, run, model)
+        return RunResult(out_dir, ckpt_path, out_dir / RUN_JSON, pred_path, run, model, result)

@@ -11,6 +11,13 @@ hashes the spawn key into the pool), and because nothing depends on which worker
 order a sample is drawn, output is bit-identical for 1 or N workers and across reruns. Adding a
 new split (e.g. ``val``) or changing a split's size never changes another sample's stream.
 Families split a sample's sequence further with ``SeedSequence.spawn`` (e.g. field vs RHS).
+
+Reserved stream ``"online"`` (id 3): the seeds of samples that online training
+(:mod:`pdeforge.baselines.online`) solves and streams into memory without ever storing them.
+It is never a stored split, so by construction no online sample shares a seed with a train,
+val or test sample, and sample ``i`` of the online stream is exactly what
+``Family.generate(card, config, "online", i, i + 1)`` returns -- the same code path as a stored
+split, only another split id in the spawn key.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import hashlib
 import numpy as np
 
 #: Stable split identifiers (never renumber: they are part of every sample's seed).
-SPLIT_IDS = {"train": 0, "test": 1, "val": 2}
+SPLIT_IDS = {"train": 0, "test": 1, "val": 2, "online": 3}
+#: the reserved split name of the online-training stream (never written to disk)
+ONLINE_SPLIT = "online"
 
 
 def key32(text: str) -> tuple[int, ...]:
