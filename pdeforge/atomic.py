@@ -105,6 +105,32 @@ def copy_file(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
+def replace_directory(tmp: str | Path, final: str | Path) -> Path:
+    """Put the fully written directory ``tmp`` under the name ``final`` (a sibling).
+
+    An existing ``final`` is first renamed aside (``.<name>.<pid>.old``), ``tmp`` renamed into
+    place, then the old one removed: at every instant ``final`` is either the complete old or the
+    complete new directory (two renames; POSIX has no atomic directory exchange). Permission
+    errors become :class:`~pdeforge.errors.StoreError`."""
+    import shutil
+
+    tmp, final = Path(tmp), Path(final)
+    old = None
+    try:
+        if final.exists():
+            old = final.with_name(f".{final.name}.{os.getpid()}.old")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except OSError as exc:
+        if old is not None and not final.exists():
+            os.replace(old, final)  # put the old one back
+        raise StoreError(f"cannot write to {final.parent}: {exc.strerror or exc}") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
 def remove_stale(directory: str | Path) -> int:
     """Remove temporaries left by killed writers in ``directory``; returns how many.
 

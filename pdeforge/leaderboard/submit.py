@@ -397,7 +397,7 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
     stored when any check fails.
     """
     import pdeforge
-    from pdeforge.atomic import copy_file, write_json
+    from pdeforge.atomic import copy_file, replace_directory, write_json
     from pdeforge.contracts.predictions import load_predictions
     from pdeforge.errors import StoreError
     from pdeforge.leaderboard.score import (
@@ -501,17 +501,7 @@ def submit(pred_path, meta_path, dataset: str, board_dir="leaderboard", root=Non
         if exact is not None:
             record["round_off"] = {"rel_l2_mean": exact, "threshold": ROUND_OFF_REL_L2}
         write_json(tmp / META, record)
-        old = None
-        try:
-            if final.exists():
-                old = parent / f".{slug}.{os.getpid()}.old"
-                os.replace(final, old)
-            os.replace(tmp, final)
-            if old is not None:
-                shutil.rmtree(old)
-        except OSError as exc:
-            raise StoreError(f"cannot write to the board folder {parent}: "
-                             f"{exc.strerror or exc}") from None
+        replace_directory(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
