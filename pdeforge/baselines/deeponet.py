@@ -129,6 +129,15 @@ class DeepONet2d(BaselineModel):
     activation : str
         nonlinearity in both nets (the trunk also applies it to its output,
         as in the original DeepONet).
+    residual : bool
+        add input channels ``0 .. c_out-1`` to the output: ``u = a[:c_out] +
+        sum_k b_k t_k + beta``, the *autoregressive* DeepONet of CFDBench
+        (Luo et al. 2023, ``AutoDeepONet``: the next frame as the current one
+        plus the operator's correction).  In the loader's rollout layout at
+        history 1 (``x = [targets at t, static channels]``, each variable
+        normalised with its own train statistics on both sides) those input
+        channels are the targets' current frame; needs ``c_in >= c_out``.
+        ``False`` (default): the plain DeepONet.
     """
 
     default_config = {
@@ -141,6 +150,7 @@ class DeepONet2d(BaselineModel):
         "trunk_layers": 3,
         "fourier_modes": 8,
         "activation": "gelu",
+        "residual": False,
     }
     full_config = {
         "p": 128,
@@ -152,6 +162,7 @@ class DeepONet2d(BaselineModel):
         "trunk_layers": 4,
         "fourier_modes": 16,
         "activation": "gelu",
+        "residual": False,
     }
 
     def __init__(self, c_in: int, c_out: int, **config: Any) -> None:
@@ -177,6 +188,9 @@ class DeepONet2d(BaselineModel):
         trunk_sizes = [d_trunk] + [int(cfg["trunk_width"])] * int(cfg["trunk_layers"]) + [self.p]
         self.trunk = nn.Sequential(_mlp(trunk_sizes, act), make_activation(act))
         self.bias = nn.Parameter(torch.zeros(c_out))
+        self.residual = bool(cfg["residual"])
+        if self.residual and c_in < c_out:
+            raise ValueError(f"deeponet: residual=True needs c_in >= c_out, got {c_in} < {c_out}")
 
     def trunk_basis(self, nx: int, ny: int, *, device=None, dtype=None) -> torch.Tensor:
         """The trunk's ``p`` basis functions on the ``nx x ny`` node grid, ``(nx, ny, p)``."""
@@ -189,4 +203,5 @@ class DeepONet2d(BaselineModel):
         coeff = self.branch_mlp(self.branch_cnn(a).flatten(1)).view(b, self.c_out, self.p)
         basis = self.trunk_basis(nx, ny, device=a.device, dtype=a.dtype)  # (nx, ny, p)
         out = torch.einsum("bcp,xyp->bcxy", coeff, basis) / math.sqrt(self.p)
-        return out + self.bias.view(1, -1, 1, 1)
+        out = out + self.bias.view(1, -1, 1, 1)
+        return out + a[:, :self.c_out] if self.residual else out

@@ -93,6 +93,13 @@ class FFN2d(BaselineModel):
         ``sin(k pi x), cos(k pi x), sin(k pi y), cos(k pi y)``, ``k = 1..K``
         (``2 + 4K`` inputs); ``0``: raw ``(x, y)``.  Ignored when
         ``use_coords`` is false.
+    residual : bool
+        add input channels ``0 .. c_out-1`` to the output, ``u = a[:c_out] +
+        MLP(...)``: the *autoregressive* FFN of CFDBench (Luo et al. 2023,
+        ``AutoFfn``: the next frame as the current one plus a correction); in
+        the loader's rollout layout at history 1 those input channels are the
+        targets' current frame (same variables, same normalisation); needs
+        ``c_in >= c_out``.  ``False`` (default): the plain FFN.
     """
 
     default_config = {
@@ -102,6 +109,7 @@ class FFN2d(BaselineModel):
         "use_coords": True,
         "sensors": 8,
         "fourier_modes": 8,
+        "residual": False,
     }
     full_config = {
         "hidden": 256,
@@ -110,6 +118,7 @@ class FFN2d(BaselineModel):
         "use_coords": True,
         "sensors": 16,
         "fourier_modes": 16,
+        "residual": False,
     }
 
     def __init__(self, c_in: int, c_out: int, **config: Any) -> None:
@@ -120,6 +129,9 @@ class FFN2d(BaselineModel):
         if hidden < 1 or n_layers < 1 or self.sensors < 0 or self.fourier_modes < 0:
             raise ValueError(f"ffn: invalid config {cfg}")
         self.use_coords = bool(cfg["use_coords"])
+        self.residual = bool(cfg["residual"])
+        if self.residual and c_in < c_out:
+            raise ValueError(f"ffn: residual=True needs c_in >= c_out, got {c_in} < {c_out}")
         d_point = c_in + (2 * (1 + 2 * self.fourier_modes) if self.use_coords else 0)
         sizes = [d_point] + [hidden] * n_layers + [c_out]
         layers: list[nn.Module] = []
@@ -145,4 +157,5 @@ class FFN2d(BaselineModel):
         if self.sensor_weight is not None:
             s = F.adaptive_avg_pool2d(a, self.sensors).flatten(1)  # (b, c_in s^2)
             h = h + self.sensor_weight(s)[:, :, None, None]
-        return self.net[1:](h)
+        out = self.net[1:](h)
+        return out + a[:, :self.c_out] if self.residual else out

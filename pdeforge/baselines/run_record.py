@@ -91,6 +91,9 @@ RUN_EXTRA_FIELDS: dict[str, str] = {
               "source, samples generated/consumed, draws_per_sample, seen_counts, "
               "bytes_not_on_disk, throughput, per-rank counters",
     "distributed": "DDP runs: world_size, backend, global_batch_size, step_losses (global batch)",
+    "rollout": "time-series (mode rollout) runs: the autoregressive test rollout "
+               "(pdeforge.baselines.rollout): history, horizon, rollout_start, rollout_rel_l2, "
+               "steps_to_threshold, per-step curve, teacher-forced one-step test rel-L2",
 }
 
 

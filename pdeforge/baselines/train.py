@@ -29,7 +29,9 @@ or from the command line (:mod:`pdeforge.baselines.commands`)::
    val rel-L2 with the best state written to ``checkpoint.pt`` (:mod:`~pdeforge.baselines.loop`,
    :mod:`~pdeforge.baselines.checkpoint`).
 5. **Test** -- reload the best state, open ``test`` and predict it once; rel-L2 against the
-   raw targets and the inference timing (:mod:`~pdeforge.baselines.evaluation`).
+   raw targets and the inference timing (:mod:`~pdeforge.baselines.evaluation`). A time-series
+   (mode ``rollout``) test split is rolled out autoregressively from each case's initial frames
+   instead of teacher-forced (:mod:`~pdeforge.baselines.rollout`); val stays one-step.
 6. **Record** -- ``predictions.nc`` (leaderboard format, full field), ``run.json`` and the
    ``submission.toml`` draft (:mod:`~pdeforge.baselines.run_record`); under DDP by rank 0 only.
 """
@@ -47,6 +49,7 @@ import torch
 from pdeforge.baselines import data as data_mod
 from pdeforge.baselines import distributed as dist_mod
 from pdeforge.baselines import online as online_mod
+from pdeforge.baselines import rollout as rollout_mod
 from pdeforge.baselines.checkpoint import checkpoint_header, load_checkpoint, save_checkpoint
 from pdeforge.baselines.config import OnlineTrainConfig, TrainConfig
 from pdeforge.baselines.evaluation import predict, rel_l2_per_sample, time_inference
@@ -168,28 +171,42 @@ def _train(cfg: TrainConfig, device: torch.device, dist: dist_mod.DistContext) -
         # 5. test: the best state, the test split read once
         model, _ = load_checkpoint(ckpt_path, device)
         test_ds, test_loader = data_mod.open_test(cfg, eval_bs)
-        test = predict(model, test_loader, device, amp, normalize_x=data.normalize_x)
-        pred = np.asarray(data.denormalize_y(test.out.astype(np.float64)))
-        test_rel = float(np.mean(rel_l2_per_sample(pred, test.y.astype(np.float64), test.mask)))
-        infer = time_inference(model, test.x, device, amp, eval_bs)
+        ro = None
+        if rollout_mod.is_rollout(test_ds):  # time series: autoregressive, not teacher-forced
+            ro = rollout_mod.rollout_test(model, test_ds, test_loader, normalize_x=data.normalize_x,
+                                          denormalize_y=data.denormalize_y, device=device, amp=amp,
+                                          batch_size=eval_bs)
+            test_rel, infer = ro.test_rel_l2, ro.inference_seconds_per_sample
+        else:
+            test = predict(model, test_loader, device, amp, normalize_x=data.normalize_x)
+            pred = np.asarray(data.denormalize_y(test.out.astype(np.float64)))
+            test_rel = float(np.mean(rel_l2_per_sample(pred, test.y.astype(np.float64), test.mask)))
+            infer = time_inference(model, test.x, device, amp, eval_bs)
 
         # 6. record: predictions (full field), run.json, submission draft
         label = cfg.label or f"{cfg.model}-{cfg.preset}"
         pred_path, skipped = None, None
         if cfg.resolution is not None:
             skipped = f"resolution={cfg.resolution}: the leaderboard scores the stored grid only"
+        elif ro is not None:
+            pred_path = rollout_mod.write_rollout_predictions(out_dir / PREDICTIONS, ro, test_ds, data.dataset,
+                                                              data.config, label,
+                                                              root=data.train_ds.config_dir.parent.parent)
         else:
             sample_ids = np.array([test_ds.sample_id(i) for i in range(len(test_ds))], dtype=np.int64)
             pred_path = write_predictions(out_dir / PREDICTIONS, pred.astype(np.float32), test_ds,
                                           sample_ids, data.dataset, data.config, label,
                                           root=data.train_ds.config_dir.parent.parent)
         extra = {}
+        if ro is not None:
+            extra["rollout"] = rollout_mod.rollout_record(ro)
         if online is not None:
             extra["online"] = online
         if dist.active:
             extra["distributed"] = {**dist.record(), "global_batch_size": cfg.batch_size,
                                     "step_losses": result.step_losses}
-        run = run_record(cfg, data, model, result, n_test=len(test_ds), test_rel_l2=test_rel,
+        run = run_record(cfg, data, model, result, n_test=len(test_ds) if ro is None else len(ro.sample_ids),
+                         test_rel_l2=test_rel,
                          inference_seconds=infer, eval_batch_size=eval_bs, device=device, amp=amp,
                          label=label, predictions=PREDICTIONS if pred_path is not None else None,
                          skipped=skipped, extra=extra)
