@@ -101,7 +101,7 @@ class Entry:
     def validate(self) -> "Entry":
         """Re-validate the stored metadata and its agreement with ``scores.nc``.
 
-        The submission is checked by :func:`pdeforge.leaderboard.submit.validate_metadata`
+        The submission is checked by :func:`pdeforge.leaderboard.metadata.validate_metadata`
         (as at submit, with the entry's ``scored_at`` date as "today"; the ``[training]``
         table is re-checked by ``reproduce --retrain``, which needs it); then the scores'
         ``model``, ``dataset``, ``config`` and ``content_key`` attributes and their test set
@@ -111,7 +111,7 @@ class Entry:
 
         from pdeforge.errors import PdeforgeError
         from pdeforge.leaderboard.score import test_set_of
-        from pdeforge.leaderboard.submit import validate_metadata
+        from pdeforge.leaderboard.metadata import validate_metadata
 
         where = self.meta_path
         sub = self.meta.get("submission")

@@ -399,7 +399,7 @@ def retrain_entry(entry_dir, root=None, out_dir=None, *, progress: bool = False)
     from pdeforge.baselines.train import TrainConfig, train
     from pdeforge.contracts.predictions import load_predictions
     from pdeforge.leaderboard.score import load_scores, score_predictions
-    from pdeforge.leaderboard.submit import validate_training
+    from pdeforge.leaderboard.metadata import validate_training
 
     entry = read_entry(entry_dir)
     _check_stored_metadata(entry)
