@@ -6,6 +6,7 @@ t ≈ 4.5 s. Quantities over the last four lift periods. Thresholds of issue #10
 [0.295, 0.305], c_D,max within 1 % of 3.2290 (the brief's centre of the 1996 range
 [3.22, 3.24]), c_L,max within 5 % of 1.0. Measured: St 0.3025, c_D,max 3.2334, c_L,max 0.9986
 (with dt = 0.01 s the same mesh gives 0.3055, 3.2667, 1.060: the time step matters).
+The run is bit-reproducible (two runs in separate processes gave identical numbers).
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ def test_dfg_2d2_shedding():
     assert abs(q["c_L_max"] / REF["c_L_max"] - 1) < TOL["c_L_max"]
     # periodic: the lift oscillates about ~0 with nearly equal extremes
     assert abs(q["c_L_max"] + q["c_L_min"]) < 0.1 * q["c_L_max"]
-    # every stored frame: small divergence, finite grid view
+    # every stored frame: finite grid view; divergence ∫|∇·u| relative to ∫|∂u/∂x| + |∂v/∂y|.
+    # Taylor-Hood conserves mass only weakly: measured 0.071-0.072 on this mesh (half of it in
+    # the coarse far wake x > 1.2), 0.014 for the steady 2D-1 flow on the h = 0.04 mesh.
+    from skfem import Functional
+
     S = tr.spaces
     gv = grid_view(S)
     views = gv.apply(tr.U, tr.P)
     assert np.all(np.isfinite(views["u"])) and views["u"].shape == (5, 64, 64)
+    scale = Functional(lambda w: np.abs(w["w"].grad[0][0]) + np.abs(w["w"].grad[1][1]))
     for k in range(len(tr.t_frames)):
-        div = divergence_l1(S, tr.U[k])
-        print("frame", tr.t_frames[k], "divergence", div)
-        assert div < 0.1  # m²/s; ∫|∇·u| (∫|u| ≈ 0.9 m³/s)
+        rel_div = divergence_l1(S, tr.U[k]) / scale.assemble(S.basis_u, w=S.basis_u.interpolate(tr.U[k]))
+        print("frame", tr.t_frames[k], "relative divergence", rel_div)
+        assert rel_div < 0.08

@@ -98,3 +98,14 @@ def test_refinement_study():
         assert rel(r["c_D"], REF["c_D"]) < TOL["c_D"]
         assert rel(r["c_L"], REF["c_L"]) < TOL["c_L"]
         assert rel(r["delta_p"], REF["delta_p"]) < TOL["delta_p"]
+
+
+def test_grid_view_of_the_solution(sol):
+    g = sol.on_grid(64, 64)
+    assert g["u"].shape == g["v"].shape == g["p"].shape == g["mask"].shape == (64, 64)
+    solid = g["mask"] == 0
+    assert solid.any() and np.all(g["u"][solid] == 0) and np.all(g["p"][solid] == 0)
+    # first column of cells (x = L/128 = 0.017 m): close to the inflow profile (measured max
+    # deviation 1.8e-3 m/s: the cylinder is felt upstream)
+    y = g["y"]
+    assert np.allclose(g["u"][0], 4 * 0.3 * y * (0.41 - y) / 0.41**2, atol=2.5e-3)

@@ -263,6 +263,13 @@ class Solution:
     def x(self) -> np.ndarray:
         return np.concatenate([self.U, self.P])
 
+    def on_grid(self, nx: int = 64, ny: int = 64) -> dict:
+        """u, v, p (nx, ny) on the cell-centre grid of the channel and the fluid ``mask`` (1 = fluid)."""
+        from .grid import grid_view
+
+        gv = grid_view(self.spaces, nx, ny)
+        return {**gv.apply(self.U, self.P), "mask": gv.mask, "x": gv.x, "y": gv.y}
+
 
 def _residual(S: Spaces, x: np.ndarray, rho: float, mu: float, grad_div: float = 0.0,
               extra: np.ndarray | None = None, conv: sp.spmatrix | None = None) -> np.ndarray:
@@ -390,6 +397,13 @@ class Transient:
     @property
     def p(self) -> np.ndarray:
         return self.P
+
+    def on_grid(self, nx: int = 64, ny: int = 64) -> dict:
+        """u, v, p (n_frames, nx, ny) on the cell-centre grid and the fluid ``mask`` (nx, ny)."""
+        from .grid import grid_view
+
+        gv = grid_view(self.spaces, nx, ny)
+        return {**gv.apply(self.U, self.P), "mask": gv.mask, "x": gv.x, "y": gv.y}
 
     def frame(self, k: int) -> Solution:
         return Solution(self.spaces, self.U[k].copy(), self.P[k].copy(), {"t": float(self.t_frames[k])})
