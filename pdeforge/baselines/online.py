@@ -32,7 +32,8 @@ are solved in the training process itself (one chunk per step, or exactly what a
 asks; for tests and debugging); ``scheduler=tcp://HOST:PORT`` (``--scheduler``): tasks go to a
 Dask cluster (an address that does not answer is a one-line error within
 :data:`~pdeforge.datasets.executors.CONNECT_TIMEOUT` s). At most ``window`` chunks (default
-``4 × workers``) are in flight or finished-but-not-yet-inserted, so memory stays bounded however
+``max(4 × workers, 2 × ceil(batch / chunk))``, so that up to two batches of fresh samples can
+arrive between steps) are in flight or finished-but-not-yet-inserted, so memory stays bounded however
 far generation runs ahead. A pool worker that dies (killed, out of memory) breaks the pool: the
 feed starts a fresh pool and resubmits the lost chunks (their samples are fixed by their seeds,
 so the stream is unchanged), at most ``max_restarts`` times (default 2); after that -- or on any
@@ -501,8 +502,12 @@ def warmup_stats(card, family, config: str, samples: list[tuple[int, dict[str, n
     arrays = {k: np.stack([s[k] for _, s in samples]) for k in samples[0][1]}
     ds = build_shard(family, card, spec, "online", samples[0][0], arrays)
     image = io.BytesIO(bytes(ds.to_netcdf(engine="h5netcdf")))
+    ids = [i for i, _ in samples]
+    contiguous = ids == list(range(ids[0], ids[0] + len(ids)))
     return {"format": STATS_FORMAT, "content_key": family.content_key(card, spec), "split": "online",
-            "n_samples": len(samples), "indices": [samples[0][0], samples[-1][0] + 1],
+            "n_samples": len(samples),
+            # [start, stop) when contiguous (one process), else every index (a DDP rank's chunks)
+            "indices": [ids[0], ids[-1] + 1] if contiguous else ids,
             "log_decades": LOG_DECADES, "variables": compute_stats([image])}
 
 
@@ -712,9 +717,12 @@ def open_online(cfg, eval_batch_size: int, rank: int = 0, world: int = 1) -> Onl
                                 "train split, which this config lacks; give warmup=N")
     card = Card(manifest.dataset, manifest.card, manifest.overrides)
     family = get_family(card.generator)
+    window = s["window"]
+    if window is None and (s["workers"] > 0 or s["scheduler"]):
+        window = max(4 * max(1, s["workers"]), 2 * math.ceil(local_batch / s["chunk"]))
     feed = SampleFeed(card, family, manifest.config, split=ONLINE_SPLIT, start=s["start"],
                       chunk=s["chunk"], workers=s["workers"], scheduler=s["scheduler"], rank=rank,
-                      world=world, window=s["window"], max_restarts=s["max_restarts"])
+                      world=world, window=window, max_restarts=s["max_restarts"])
     try:
         pending: list = []
         if use_train_stats:
