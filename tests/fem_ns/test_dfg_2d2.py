@@ -16,8 +16,13 @@ import pytest
 
 pytest.importorskip("gmsh")
 
-from pdeforge.generators.fem.ns import divergence_l1, grid_view  # noqa: E402
-from pdeforge.generators.fem.ns.dfg import REFERENCE_1996, THRESHOLDS, march_2d2, shedding_quantities  # noqa: E402
+from pdeforge.generators.fem.ns import divergence_l1, grid_view
+from pdeforge.generators.fem.ns.dfg import (
+    REFERENCE_1996,
+    THRESHOLDS,
+    march_2d2,
+    shedding_quantities,
+)
 
 REF, TOL = REFERENCE_1996["2d2"], THRESHOLDS["2d2"]
 

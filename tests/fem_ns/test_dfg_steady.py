@@ -16,8 +16,13 @@ import pytest
 
 pytest.importorskip("gmsh")
 
-from pdeforge.generators.fem.ns import divergence_l1  # noqa: E402
-from pdeforge.generators.fem.ns.dfg import REFERENCE_1996, REFERENCE_PRECISE, THRESHOLDS, solve_2d1  # noqa: E402
+from pdeforge.generators.fem.ns import divergence_l1
+from pdeforge.generators.fem.ns.dfg import (
+    REFERENCE_1996,
+    REFERENCE_PRECISE,
+    THRESHOLDS,
+    solve_2d1,
+)
 
 REF, TOL, PRECISE = REFERENCE_1996["2d1"], THRESHOLDS["2d1"], REFERENCE_PRECISE["2d1"]
 
@@ -79,7 +84,7 @@ def test_vertex_values(sol):
 
 def test_bit_reproducible(sol):
     again = solve_2d1(h=0.04)
-    digest = lambda s: hashlib.sha256(s.U.tobytes() + s.P.tobytes()).hexdigest()  # noqa: E731
+    digest = lambda s: hashlib.sha256(s.U.tobytes() + s.P.tobytes()).hexdigest()
     assert digest(again) == digest(sol)
     assert again.spaces.cmesh.hash == sol.spaces.cmesh.hash
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("gmsh")
 
-from pdeforge.generators.fem.ns import DFG, dfg_mesh, grid_view, spaces  # noqa: E402
+from pdeforge.generators.fem.ns import DFG, dfg_mesh, grid_view, spaces
 
 C = np.array(DFG.center)[:, None]
 
@@ -111,7 +111,7 @@ def test_linear_velocity_exact_inside_the_curved_elements(view):
 
     S, _ = view
     xu = S.basis_u.doflocs
-    f = lambda x, y: 0.7 - 3 * x + 5 * y  # noqa: E731
+    f = lambda x, y: 0.7 - 3 * x + 5 * y
     U = np.where(np.arange(S.n_u) % 2 == 0, f(xu[0], xu[1]), 0.0)
     th = np.linspace(0, 2 * np.pi, 50, endpoint=False)
     pts = C + (DFG.radius + 1e-4) * np.vstack([np.cos(th), np.sin(th)])

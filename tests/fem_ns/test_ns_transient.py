@@ -10,7 +10,15 @@ import pytest
 
 pytest.importorskip("gmsh")
 
-from pdeforge.generators.fem.ns import ParabolicInflow, dfg_mesh, divergence_l1, march, solve_steady, solve_stokes, spaces  # noqa: E402,E501
+from pdeforge.generators.fem.ns import (
+    ParabolicInflow,
+    dfg_mesh,
+    divergence_l1,
+    march,
+    solve_steady,
+    solve_stokes,
+    spaces,
+)
 
 
 @pytest.fixture(scope="module")

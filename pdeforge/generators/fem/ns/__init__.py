@@ -12,10 +12,10 @@ Public API:
 
 from .grid import GridView, evaluate, grid_view, locate, point_matrix
 from .mesh import DFG, ChannelGeometry, ChannelMesh, channel_mesh, dfg_mesh, from_arrays, mesh_hash
-from .solver import (ParabolicInflow, Solution, Spaces, Transient, divergence_l1, forces, march, solve_steady,
-                     solve_stokes, spaces, strouhal)
+from .solver import (ParabolicInflow, Solution, Spaces, Transient, convection_matrix, divergence_l1, forces, march,
+                     solve_steady, solve_stokes, spaces, strouhal, taylor_hood)
 
-__all__ = ["ChannelGeometry", "ChannelMesh", "DFG", "GridView", "ParabolicInflow", "Solution", "Spaces",
-           "Transient", "channel_mesh", "dfg_mesh", "divergence_l1", "evaluate", "forces", "from_arrays",
+__all__ = ["DFG", "ChannelGeometry", "ChannelMesh", "GridView", "ParabolicInflow", "Solution", "Spaces", "Transient",
+           "channel_mesh", "convection_matrix", "dfg_mesh", "divergence_l1", "evaluate", "forces", "from_arrays",
            "grid_view", "locate", "march", "mesh_hash", "point_matrix", "solve_steady", "solve_stokes", "spaces",
-           "strouhal"]
+           "strouhal", "taylor_hood"]

@@ -28,8 +28,19 @@ import numpy as np
 from .mesh import DFG, dfg_mesh
 from .solver import ParabolicInflow, Transient, march, solve_steady, spaces, strouhal
 
-__all__ = ["REFERENCE_1996", "REFERENCE_PRECISE", "THRESHOLDS", "NU", "RHO", "U_MAX_2D1", "U_MAX_2D2",
-           "solve_2d1", "march_2d2", "shedding_quantities", "refinement_table"]
+__all__ = [
+    "NU",
+    "REFERENCE_1996",
+    "REFERENCE_PRECISE",
+    "RHO",
+    "THRESHOLDS",
+    "U_MAX_2D1",
+    "U_MAX_2D2",
+    "march_2d2",
+    "refinement_table",
+    "shedding_quantities",
+    "solve_2d1",
+]
 
 NU, RHO = 1e-3, 1.0
 U_MAX_2D1, U_MAX_2D2 = 0.3, 1.5

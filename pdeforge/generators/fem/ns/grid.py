@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["locate", "point_matrix", "evaluate", "GridView", "grid_view", "grid_points"]
+__all__ = ["GridView", "evaluate", "grid_points", "grid_view", "locate", "point_matrix"]
 
 
 def locate(S, pts: np.ndarray, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:

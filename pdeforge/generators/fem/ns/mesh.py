@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ChannelGeometry", "DFG", "ChannelMesh", "dfg_mesh", "channel_mesh", "mesh_hash", "from_arrays"]
+__all__ = ["DFG", "ChannelGeometry", "ChannelMesh", "channel_mesh", "dfg_mesh", "from_arrays", "mesh_hash"]
 
 BOUNDARY_NAMES = ("inlet", "outlet", "walls", "cylinder")
 

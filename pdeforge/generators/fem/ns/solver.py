@@ -54,7 +54,8 @@ from __future__ import annotations
 
 import dataclasses
 import time as _time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,8 +63,21 @@ import scipy.sparse.linalg as spl
 
 from .mesh import ChannelMesh
 
-__all__ = ["ParabolicInflow", "Spaces", "Solution", "Transient", "spaces", "solve_stokes", "solve_steady",
-           "march", "forces", "divergence_l1", "strouhal", "taylor_hood", "convection_matrix"]
+__all__ = [
+    "ParabolicInflow",
+    "Solution",
+    "Spaces",
+    "Transient",
+    "convection_matrix",
+    "divergence_l1",
+    "forces",
+    "march",
+    "solve_steady",
+    "solve_stokes",
+    "spaces",
+    "strouhal",
+    "taylor_hood",
+]
 
 
 @dataclasses.dataclass(frozen=True)
