@@ -145,14 +145,12 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
     Solid cells (mask 0) are masked (grey). The speed colour range is 0 … max over the fluid;
     the pressure's is the 1st–99th percentile of the fluid values (the lid corners of a cavity
     are pressure singularities that would otherwise take the whole range; the colour bar shows
-    the clipping). Each panel title: case number, field, convective time t (and physical time,
+    the clipping), diverging and symmetric about 0 (white) when it straddles 0, sequential otherwise. Each panel title: case number, field, convective time t (and physical time,
     when ``frame_time`` is stored), the case parameters and the Reynolds number."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from matplotlib.colors import TwoSlopeNorm
 
     uname, vname, pname, mname = flow_variables(ds)
     xd, yd = ds[uname].dims[2:]
@@ -194,9 +192,11 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
                     lo, hi = np.percentile(vals[fluid], [1, 99]) if fluid.any() else (0.0, 1.0)
                     if hi <= lo:
                         lo, hi = lo - 1.0, hi + 1.0
-                    # white = 0 when the range straddles it
-                    kw = dict(cmap="RdBu_r", norm=TwoSlopeNorm(0.0, lo, hi)) if lo < 0 < hi else \
-                        dict(cmap="RdBu_r", vmin=lo, vmax=hi)
+                    if lo < 0 < hi:  # diverging, white = 0, the same scale on both sides
+                        lo, hi = -max(-lo, hi), max(-lo, hi)
+                        kw = dict(cmap="RdBu_r", vmin=lo, vmax=hi)
+                    else:  # one sign (e.g. a channel's pressure above the outlet's p = 0)
+                        kw = dict(cmap="plasma", vmin=lo, vmax=hi)
                     label = f"p ({ds[pname].attrs.get('units', '')})".replace(" ()", "")
                     extend = "both"
                 cmap = plt.get_cmap(kw.pop("cmap")).with_extremes(bad="0.45")
