@@ -19,6 +19,14 @@ at inference time, so :func:`rollout_test` predicts every test case from its ini
 3. repeated until the last stored frame ``T-1`` is predicted (with ``F > 1`` the last call may
    predict past ``T-1``; the extra frames are dropped).
 
+**Divergence.** An untrained or unstable model can blow up in a long rollout, and a predictions
+file must be finite. A predicted frame of a case *diverges* when it holds a non-finite value or
+one of magnitude above :data:`DIVERGED` (1e30, finite in float32 with finite float64 squares);
+from that frame on the case is frozen: that frame and every later one hold the case's last
+non-diverged frame (its last given frame when the first prediction diverges), so the file stays
+scoreable and the errors stay those of the blown-up state. ``run.json`` records the frame at
+which each case diverged (``diverged_at_frame``, ``null`` = never).
+
 History ``H >= 1`` and horizon ``F >= 1`` are both supported (the trainer's loader uses the
 defaults ``H = F = 1``). Feeding back needs every time-dependent input variable to be a target
 (the (u, v) -> (u, v) tasks of the CFD cards); a task whose time-dependent inputs are not all
@@ -67,6 +75,8 @@ __all__ = ["SOLID", "Rollout", "is_rollout", "rollout_plan", "autoregressive_rol
 
 #: what happens to solid cells of the fed-back frames: "zero" (the stored value) or "keep"
 SOLID = ("zero", "keep")
+#: a predicted frame with a non-finite value or one of magnitude above this has diverged
+DIVERGED = 1e30
 
 
 def is_rollout(ds) -> bool:
@@ -110,10 +120,12 @@ def rollout_plan(ds) -> _Plan:
 def autoregressive_rollout(model: torch.nn.Module, x0: np.ndarray, plan: _Plan, *,
                            normalize_x: Callable, denormalize_y: Callable, device: torch.device,
                            amp: bool = False, mask: np.ndarray | None = None, solid: str = "zero",
-                           batch_size: int = 32) -> np.ndarray:
+                           batch_size: int = 32, diverged: np.ndarray | None = None) -> np.ndarray:
     """Roll ``model`` out from the raw window-0 inputs ``x0`` ``(N, C_in, *grid)`` (module
     docstring); returns the physical trajectory ``(N, T, W, *grid)`` float64, frames
-    ``0 .. H-1`` the given ones (targets that are inputs; 0 otherwise)."""
+    ``0 .. H-1`` the given ones (targets that are inputs; 0 otherwise). ``diverged`` (an
+    ``(N,)`` integer array, optional) receives the frame at which each case diverged, -1 for
+    none (module docstring, "Divergence")."""
     if solid not in SOLID:
         raise UnknownNameError("solid", solid, SOLID)
     model.eval()
@@ -129,12 +141,15 @@ def autoregressive_rollout(model: torch.nn.Module, x0: np.ndarray, plan: _Plan, 
     for j, k in plan.given.items():
         traj[:, :H, j] = hist0[:, :, k]
     feed = np.asarray(plan.feed)
+    dead = np.full(N, -1, dtype=np.int64)
     for b0 in range(0, N, batch_size):
         sl = slice(b0, min(N, b0 + batch_size))
         hist = hist0[sl].copy()                  # (B, H, V, *grid) float32, physical
         static = x0[sl, H * V:]                  # (B, S, *grid), fixed for the whole rollout
         fluid = None if mask is None or solid == "keep" else mask[sl][:, None] != 0  # (B, 1, 1, *grid)
         B = hist.shape[0]
+        held = traj[sl, H - 1].copy()            # (B, W, *grid): the frame a diverged case keeps
+        gone = dead[sl]                          # a view: written through
         t = H
         while t < T:
             x = np.concatenate([hist.reshape(B, H * V, *grid), static], axis=1)
@@ -145,11 +160,19 @@ def autoregressive_rollout(model: torch.nn.Module, x0: np.ndarray, plan: _Plan, 
             phys = phys.reshape(B, F, W, *grid)
             if fluid is not None:
                 phys = np.where(fluid, phys, 0.0)
+            for f in range(F):
+                frame = phys[:, f]
+                ok = (np.isfinite(frame) & (np.abs(frame) <= DIVERGED)).reshape(B, -1).all(axis=1)
+                gone[(~ok) & (gone < 0) & (t + f < T)] = t + f
+                frozen = (gone >= 0).reshape((B,) + (1,) * (frame.ndim - 1))
+                phys[:, f] = held = np.where(frozen, held, frame)
             n = min(F, T - t)
             traj[sl, t:t + n] = phys[:, :n]
             new = phys[:, :, feed].astype(np.float32)  # (B, F, V, *grid)
             hist = np.concatenate([hist, new], axis=1)[:, -H:]
             t += F
+    if diverged is not None:
+        diverged[...] = dead
     return traj
 
 
@@ -171,6 +194,8 @@ class Rollout:
     seconds: float
     #: teacher-forced one-step rel-L2 on every test window (as val)
     one_step_rel_l2: float
+    #: ``(N,)`` frame at which each case diverged, -1 for none (module docstring)
+    diverged: np.ndarray | None = None
     scores: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -214,11 +239,13 @@ def rollout_test(model: torch.nn.Module, test_ds, test_loader, *, normalize_x: C
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     t0 = time.perf_counter()
+    diverged = np.full(N, -1, dtype=np.int64)
     pred = autoregressive_rollout(model, x0, plan, normalize_x=normalize_x, denormalize_y=denormalize_y,
-                                  device=device, amp=amp, mask=mask, solid=solid, batch_size=batch_size)
+                                  device=device, amp=amp, mask=mask, solid=solid, batch_size=batch_size,
+                                  diverged=diverged)
     sync()
     seconds = time.perf_counter() - t0
-    ro = Rollout(pred, truth, mask, sample_ids, H, plan, seconds, one_step_rel)
+    ro = Rollout(pred, truth, mask, sample_ids, H, plan, seconds, one_step_rel, diverged=diverged)
     ro.scores = rollout_scores(pred, truth, mask, H)
     return ro
 
@@ -274,6 +301,10 @@ def rollout_record(ro: Rollout, solid: str = "zero") -> dict[str, Any]:
         "curve": curve,
         "per_case_rollout_rel_l2": sc["per_case_rollout_rel_l2"],
         "rollout_seconds_per_case": ro.inference_seconds_per_sample,
+        "diverged_at_frame": [None if ro.diverged is None or d < 0 else int(d)
+                              for d in (ro.diverged if ro.diverged is not None else [-1] * len(ro.sample_ids))],
+        "diverged_rule": f"a frame with a non-finite value or |value| > {DIVERGED:g}; that case then "
+                         "holds its last non-diverged frame",
     }
 
 

@@ -200,3 +200,32 @@ def test_residual_variants_add_the_current_frame(name):
         torch.testing.assert_close(auto(x), plain(x) + x[:, :2], rtol=0, atol=0)
     with pytest.raises(ValueError, match="c_in >= c_out"):
         build_model(name, 1, 2, residual=True)
+
+
+class Explode(nn.Module):
+    """Multiplies the current frame by 1e12 per step (in normalised units) and adds 1: blows up."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x[:, :2] * 1e12 + 1.0
+
+
+def test_a_diverging_rollout_is_frozen_finite_and_recorded(root, tmp_path):
+    train, test, loader = _open(root, "cavity")
+    ro = _run(Explode(), train, test, loader)
+    assert np.isfinite(ro.pred).all() and np.abs(ro.pred).max() <= ro_mod.DIVERGED
+    for s, d in enumerate(ro.diverged):
+        assert 1 <= d < FRAMES
+        for t in range(d, FRAMES):  # frozen at the last non-diverged frame
+            np.testing.assert_array_equal(ro.pred[s, t], ro.pred[s, d - 1])
+    rec = ro_mod.rollout_record(ro)
+    assert rec["diverged_at_frame"] == [int(d) for d in ro.diverged]
+    path = ro_mod.write_rollout_predictions(tmp_path / "p.nc", ro, test, "cavity", "bc_grid60x16", "explode", root)
+    from pdeforge.leaderboard.score import score
+
+    assert np.isfinite(score(path, "cavity", root)["rel_l2"].values).all()
+    good = _run(AddPerStep(1, 1, 2, [0.0, 0.0]), train, test, loader)
+    assert ro_mod.rollout_record(good)["diverged_at_frame"] == [None, None]
