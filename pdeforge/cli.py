@@ -27,26 +27,24 @@ RUN_OPTIONS = {"workers", "root", "scheduler", "force", "progress"}
 EXTRA_COMMANDS: list[str] = ["pdeforge.leaderboard.commands", "pdeforge.baselines.commands"]
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(low: int, words: str):
+    """An argparse type: a whole number ≥ ``low`` (``words`` says the bound in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
+        return value
+
+    return parse
 
 
-def nonnegative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+#: argparse types: a whole number ≥ 1, and ≥ 0
+positive_int = _int_at_least(1, "at least 1")
+nonnegative_int = _int_at_least(0, "0 or more")
 
 
 def cmd_list(args) -> int:

@@ -29,16 +29,9 @@ from pdeforge.errors import InvalidValueError
 __all__ = ["TrainData", "open_train_val", "open_test"]
 
 
-@dataclass
-class TrainData:
-    """The train/val side of a run."""
-
-    train_ds: Any           # TorchDataset of the whole train split (its normaliser is the run's)
-    fit_ds: Any             # what is trained on: train_ds or its first n_train samples
-    val_ds: Any
-    train_loader: torch.utils.data.DataLoader
-    val_loader: torch.utils.data.DataLoader
-    manifest: dict[str, Any]
+class RunDataAccess:
+    """What the trainer reads from a run's data, whatever feeds it (stored splits or an online
+    feed): needs ``manifest`` and ``train_ds`` (whose normaliser holds the run's statistics)."""
 
     @property
     def dataset(self) -> str:
@@ -55,6 +48,19 @@ class TrainData:
     def normalize_x(self, t):
         """Physical inputs → normalised, with the train statistics."""
         return self.train_ds.normalize(t, "x")
+
+
+@dataclass
+class TrainData(RunDataAccess):
+    """The train/val side of a run."""
+
+    train_ds: Any           # TorchDataset of the whole train split (its normaliser is the run's)
+    fit_ds: Any             # what is trained on: train_ds or its first n_train samples
+    val_ds: Any
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader
+    manifest: dict[str, Any]
+
 
 
 def open_train_val(cfg: TrainConfig, eval_batch_size: int) -> TrainData:

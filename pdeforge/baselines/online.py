@@ -99,6 +99,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pdeforge.baselines.data import RunDataAccess
 from pdeforge.errors import InvalidValueError, PdeforgeError
 
 __all__ = ["ONLINE_DEFAULTS", "OnlineFeedError", "validate_online", "SampleFeed", "ReservoirBuffer",
@@ -639,7 +640,7 @@ class OnlineBatches:
 
 
 @dataclass
-class OnlineData:
+class OnlineData(RunDataAccess):
     """The online counterpart of :class:`pdeforge.baselines.data.TrainData` (same attributes
     the trainer reads) plus the feed, the buffer and the normalisation record."""
 
@@ -652,20 +653,6 @@ class OnlineData:
     settings: dict[str, Any]
     normalization: dict[str, Any]
     feed: SampleFeed
-
-    @property
-    def dataset(self) -> str:
-        return self.manifest["dataset"]
-
-    @property
-    def config(self) -> str:
-        return self.manifest["config"]
-
-    def denormalize_y(self, t):
-        return self.train_ds.denormalize(t, "y")
-
-    def normalize_x(self, t):
-        return self.train_ds.normalize(t, "x")
 
     def close(self) -> None:
         self.feed.close()
