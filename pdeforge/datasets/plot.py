@@ -60,13 +60,7 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
             axes[row, col].set_title(f"{label}{when} #{int(ds['sample'][row])}{extra if col == 0 else ''}", fontsize=9)
             axes[row, col].set_xlabel(xd)
             axes[row, col].set_ylabel(yd)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return _save(fig, out, title)
 
 
 # --------------------------------------------------------------------------------------- flows
@@ -218,10 +212,21 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
                 ax.set_xlabel(f"x ({unit})" if unit else xd, fontsize=8)
                 ax.set_ylabel(f"y ({unit})" if unit else yd, fontsize=8)
                 ax.tick_params(labelsize=7)
+    return _save(fig, out, title)
+
+
+def _save(fig, out: Path, title: str | None) -> Path:
+    """Title, layout, and the PNG written atomically (pdeforge.atomic); the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    from pdeforge.atomic import atomic_path
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+    finally:
+        plt.close(fig)
     return out

@@ -19,7 +19,6 @@ import h5py
 import numpy as np
 import pytest
 
-from pdeforge import cli
 from pdeforge.contracts.errors import SubmissionError
 from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.runner import generate_dataset
@@ -67,16 +66,6 @@ def _entries(board) -> list[Path]:
     return sorted(p.parent for p in Path(board).rglob("meta.json"))
 
 
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", ["pdeforge.leaderboard.commands"])
-
-    def run(*argv):
-        rc = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    return run
 
 
 # ------------------------------------------------------------------ 5. huge predictions

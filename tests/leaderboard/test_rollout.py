@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pdeforge import cli
 from pdeforge.contracts.errors import SubmissionError
 from pdeforge.contracts.metrics import (
     ROLLOUT_THRESHOLD,
@@ -360,16 +359,6 @@ def test_scorer_masks_rollout_metrics():
 # ---------------------------------------------------------------- CLI and board
 
 
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", ["pdeforge.leaderboard.commands"])
-
-    def run(*argv):
-        rc = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    return run
 
 
 def test_score_cli_prints_the_rollout_table(ns_root, ns_config, ns_truth, tmp_path, run_cli):

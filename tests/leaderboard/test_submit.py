@@ -11,7 +11,6 @@ import pytest
 import xarray as xr
 
 import pdeforge
-from pdeforge import cli
 from pdeforge.contracts.predictions import write_predictions
 from pdeforge.datasets.store import file_sha256, open_split
 from pdeforge.errors import PdeforgeError
@@ -291,16 +290,6 @@ def test_reproduce_not_an_entry(tmp_path):
 # ------------------------------------------------------------------ CLI
 
 
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", ["pdeforge.leaderboard.commands"])
-
-    def run(*argv):
-        rc = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    return run
 
 
 def test_cli_score_submit_render_reproduce(tiny_root, tmp_path, sub, run_cli):
