@@ -15,6 +15,7 @@ from pdeforge.datasets.family import effective_card
 from pdeforge.datasets.loader import TorchDataset
 from pdeforge.datasets.runner import generate_dataset
 from pdeforge.errors import InvalidValueError, UnknownNameError
+from pdeforge.generators import cases
 from pdeforge.generators import cfdbench as cb
 from pdeforge.generators.cfd.reference import ghia_points
 
@@ -52,7 +53,7 @@ def test_draws_stay_in_their_ranges_and_the_reynolds_band(name):
     base = card.get("problem.base")
     lo_re, hi_re = float(card.get("reynolds.min")), float(card.get("reynolds.max"))
     for config in family.configs(card):
-        ranges = cb.subset_ranges(card, config.params["subset"])
+        ranges = cases.subset_ranges(card, config.params["subset"])
         draws = [family.case_params(card, config, "train", i) for i in range(40)]
         for p in draws:
             for k, v in p.items():

@@ -60,7 +60,7 @@ fluid cells only.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ from pdeforge.datasets.family import (
 )
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
+from pdeforge.generators import cases
 from pdeforge.generators.cfd.geometry import INLET_PROFILES
 from pdeforge.generators.cfd.solve import PROBLEMS, make_solver, solve_case
 
@@ -79,9 +80,7 @@ GENERATOR_VERSION = 1
 SUBSETS = ("bc", "prop", "geo", "all")
 #: the pseudo-subset of a case solved with explicit parameters (``pdeforge solve``)
 SOLVE = "solve"
-SCALES = ("log", "linear")
 MAX_CELLS = 1024
-MAX_DRAWS = 10_000
 
 #: per problem: the case parameters in storage order, with units and long names; the length
 #: that makes time convective; the parameters that fix the grid's physical size
@@ -162,49 +161,23 @@ def _solver_params(problem: str, p: dict[str, float], profile: str) -> dict[str,
     return out
 
 
-def subset_ranges(card: Card, subset: str) -> dict[str, tuple[float, float, str]]:
-    raw = card.get(f"subsets.{subset}", None)
-    if raw is None:
-        raise UnknownNameError("subset", subset, card.get("subsets"))
-    return {k: (float(v[0]), float(v[1]), str(v[2])) for k, v in raw.items()}
+def _re(problem: str) -> Callable[[dict[str, float]], float]:
+    return lambda p: reynolds(problem, p)[0]
 
 
 def reynolds_span(card: Card, subset: str) -> tuple[float, float]:
-    """Re at the corners of the subset's parameter box, clipped to the card's band: the span the
-    subset's cases can take."""
+    """The Re interval the subset's cases can take (:func:`pdeforge.generators.cases.reynolds_span`)."""
     problem = problem_of(card)
-    base = {k: float(v) for k, v in card.get("problem.base").items()}
-    ranges = subset_ranges(card, subset)
-    names = list(ranges)
-    values = []
-    for corner in range(2 ** len(names)):
-        p = dict(base)
-        for bit, name in enumerate(names):
-            p[name] = ranges[name][(corner >> bit) & 1]
-        values.append(reynolds(problem, p)[0])
-    lo, hi = float(card.get("reynolds.min")), float(card.get("reynolds.max"))
-    return max(min(values), lo), min(max(values), hi)
+    return cases.reynolds_span(cases.base_params(card), cases.subset_ranges(card, subset), _re(problem),
+                               cases.reynolds_band(card))
 
 
 def draw_case(card: Card, subset: str, rng: np.random.Generator) -> dict[str, float]:
-    """One case's parameters (module docstring): draws from the subset's ranges, redrawn until
-    the Reynolds number lies in the card's band."""
+    """One case's parameters (:func:`pdeforge.generators.cases.draw_params`, in the problem's
+    parameter order): draws from the subset's ranges, redrawn until Re lies in the card's band."""
     problem = problem_of(card)
-    base = {k: float(v) for k, v in card.get("problem.base").items()}
-    ranges = subset_ranges(card, subset)
-    lo_re, hi_re = float(card.get("reynolds.min")), float(card.get("reynolds.max"))
-    for _ in range(MAX_DRAWS):
-        p = dict(base)
-        # a fixed order (the problem's parameter order, not the card table's, which a manifest
-        # stores with sorted keys): a sample must not depend on how its card was serialised
-        for name in (q for q in PARAMS[problem] if q in ranges):
-            lo, hi, scale = ranges[name]
-            u = rng.random()
-            p[name] = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if scale == "log" else lo + u * (hi - lo)
-        if lo_re <= reynolds(problem, p)[0] <= hi_re:
-            return p
-    raise InvalidValueError(f"subset {subset!r}: no draw in {MAX_DRAWS} has Re in [{lo_re:g}, {hi_re:g}]; "
-                            "widen [reynolds] or the ranges")
+    return cases.draw_params(cases.base_params(card), cases.subset_ranges(card, subset), PARAMS[problem],
+                             _re(problem), cases.reynolds_band(card), rng, subset=subset)
 
 
 def overlap_matrix(n_src: int, n_dst: int) -> np.ndarray:
@@ -266,18 +239,7 @@ class CFDBench(Family):
         missing = sorted(set(PARAMS[problem]) - set(base))
         if missing:
             raise InvalidValueError(f"problem.base lacks {', '.join(missing)}")
-        for subset in card.get("subsets"):
-            if subset not in SUBSETS:
-                raise UnknownNameError("subset", subset, SUBSETS)
-            for name, (lo, hi, scale) in subset_ranges(card, subset).items():
-                if name not in PARAMS[problem]:
-                    raise UnknownNameError(f"{problem} parameter", name, PARAMS[problem])
-                if scale not in SCALES:
-                    raise UnknownNameError("range scale", scale, SCALES)
-                if not (0 < lo <= hi):
-                    raise InvalidValueError(f"subsets.{subset}.{name}: need 0 < low <= high, got {lo}, {hi}")
-        if float(card.get("reynolds.min")) > float(card.get("reynolds.max")):
-            raise InvalidValueError("reynolds.min > reynolds.max")
+        cases.validate_subsets(card, SUBSETS, PARAMS[problem], problem)
         if card.get("seeding.mode") != "independent":
             raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
 
@@ -374,7 +336,7 @@ class CFDBench(Family):
             varied, span = "none: explicit parameters", None
         else:
             lo, hi = reynolds_span(card, subset)
-            varied = ", ".join(f"{k} in [{a:g}, {b:g}] ({s})" for k, (a, b, s) in subset_ranges(card, subset).items())
+            varied = ", ".join(f"{k} in [{a:g}, {b:g}] ({s})" for k, (a, b, s) in cases.subset_ranges(card, subset).items())
             span = f"{lo:.4g} - {hi:.4g}"
         return {
             "problem": problem,
