@@ -155,8 +155,9 @@ def cmd_plot(args) -> int:
     return 0
 
 
-#: `pdeforge solve` options that are not problem parameters
-SOLVE_OPTIONS = {"steady", "tol", "t_end", "grid", "frames", "cfl", "inlet_profile", "view"}
+#: `pdeforge solve` options of every problem (the family's card overrides, e.g. grid=, frames=,
+#: are options too; everything else is a case parameter)
+SOLVE_OPTIONS = {"steady", "tol", "t_end"}
 
 
 def cmd_solve(args) -> int:
@@ -169,7 +170,7 @@ def cmd_solve(args) -> int:
     tol = parse_float("tol", opts.pop("tol", "1e-6"), 1e-15, 1.0)
     t_end = opts.pop("t_end", None)
     t_end = parse_float("t_end", t_end, 1e-9, 1e9) if t_end is not None else None
-    out = solve_to_file(args.problem, kv, args.out, overrides=opts, steady=steady, tol=tol, t_end_seconds=t_end)
+    out = solve_to_file(args.problem, kv, args.out, steady=steady, tol=tol, t_end_seconds=t_end)
     print(f"wrote {out}")
     return 0
 
@@ -204,10 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_verify)
 
     s = sub.add_parser("solve", help="solve one CFD case with explicit parameters into FILE.nc")
-    s.add_argument("problem", metavar="PROBLEM", help="cavity, tube or dam")
+    s.add_argument("problem", metavar="PROBLEM", help="cavity, tube, dam or cylinder")
     s.add_argument("params", nargs="*", metavar="key=value",
                    help="case parameters in SI units (e.g. lid_velocity=1 density=1 viscosity=0.01 "
-                        "width=1 height=1); t_end= (seconds), steady=1 [tol=1e-6], grid=, frames=, cfl=")
+                        "width=1 height=1); t_end= (seconds), steady=1 [tol=1e-6]; card options such as "
+                        "grid=, frames=, cfl= (cavity, tube, dam) or h=, steps=, frames= (cylinder)")
     s.set_defaults(kv_dest="params")
     s.add_argument("--out", required=True, metavar="FILE.nc")
     s.set_defaults(fn=cmd_solve)
