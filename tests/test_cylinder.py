@@ -185,3 +185,21 @@ def test_default_case_sheds_at_the_dfg_strouhal_number(card):
     st = strouhal(t[late], cL[late] - 0.5 * (cL[late].max() + cL[late].min()), 0.1, 1.0, periods=4)
     assert 0.29 <= st["St"] <= 0.31, st
     assert abs(a["c_L_amplitude"] - 1.0) < 0.05
+
+
+def test_vorticity_of_a_linear_field_is_exact():
+    from pdeforge.datasets.plot_mesh import vorticity
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random(30), rng.random(30)
+    from matplotlib.tri import Triangulation
+
+    tri = Triangulation(x, y).triangles
+    u, v = 2.0 * x - 3.0 * y + 1.0, 5.0 * x + 0.5 * y  # ω = 5 - (-3) = 8
+    np.testing.assert_allclose(vorticity(x, y, tri, u, v), 8.0, rtol=1e-10)
+
+
+def test_plot_draws_vorticity_and_forces(tiny, tmp_path, capsys):
+    png = tmp_path / "cyl.png"
+    assert main(["--root", str(tiny), "plot", "cylinder", "config=geo", "n=2", "--out", str(png)]) == 0
+    assert "wrote" in capsys.readouterr().out and png.stat().st_size > 30_000

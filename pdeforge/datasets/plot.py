@@ -5,7 +5,9 @@ Flow datasets (a split with ``u`` and ``v`` that have a time dim ``t`` and a var
 (:func:`plot_flow`): per case the velocity magnitude with streamlines and the pressure, at a
 mid frame and the last frame, on the case's physical coordinates (``x_m``, ``y_m`` in metres
 when stored), solids masked, and the case parameters and Reynolds number in each panel title.
-Every other dataset gets one panel per field variable (time series at their last frame).
+Flows on unstructured meshes (the cylinder wake) get vorticity and force series
+(:mod:`pdeforge.datasets.plot_mesh`). Every other dataset gets one panel per field variable
+(time series at their last frame).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from pdeforge.datasets.plot_mesh import is_mesh_flow, plot_mesh_flow
+
+    if is_mesh_flow(ds):
+        return plot_mesh_flow(ds, out, n=n, title=title)
     if flow_variables(ds) is not None:
         return plot_flow(ds, out, n=n, title=title)
     # 2-D fields per sample, and time series (sample, t, x, y) shown at their last frame

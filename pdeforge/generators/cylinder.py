@@ -371,7 +371,8 @@ class Cylinder(Family):
             dp = np.array([0.0, sol.info["delta_p"]])
         else:
             tr = march(S, nu=mu / rho, rho=rho, inflow=inflow, t_end=steps * dt, dt=dt, n_frames=frames, x0=x0,
-                       grad_div=gamma)
+                       grad_div=gamma, gmres_tol=float(card.get("problem.gmres_tol")),
+                       max_gmres=int(card.get("problem.max_gmres")))
             Uf, Pf, times = tr.U, tr.P, tr.t_frames
             at = np.rint(times / dt).astype(int)
             cD, cL, dp = (np.nan_to_num(a[at], nan=0.0) for a in (tr.c_D, tr.c_L, tr.delta_p))
