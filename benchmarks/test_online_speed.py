@@ -98,7 +98,7 @@ def test_generation_throughput(benchmark, workers):
 
 @pytest.mark.parametrize("mode", ["offline", "online", "online-fresh"])
 def test_training_steps_per_second(benchmark, data_root, tmp_path, mode):
-    from pdeforge.baselines.train import OnlineTrainConfig, TrainConfig, train
+    from pdeforge.baselines.train import TrainConfig, train
 
     base = dict(dataset="condiff", config=CONFIG, model="fno", epochs=EPOCHS, batch_size=32,
                 lr=2e-3, seed=0, root=str(data_root), out_dir=str(tmp_path / mode), progress=False)
@@ -108,7 +108,7 @@ def test_training_steps_per_second(benchmark, data_root, tmp_path, mode):
         online = {"workers": 1, "buffer": 256, "chunk": 4}
         if mode == "online-fresh":
             online["fresh_per_step"] = 32
-        cfg = OnlineTrainConfig(**base, online=online)
+        cfg = TrainConfig(**base, online=online)
     run = benchmark.pedantic(lambda: train(cfg).run, rounds=1, iterations=1)
     rec = {"steps": run["steps"], "seconds": run["train_wall_seconds"],
            "steps_per_s": run["steps"] / run["train_wall_seconds"]}

@@ -158,7 +158,7 @@ def parse_train_options(name: str, items: list[str], root: str | None = None,
     listing the registered models.
     """
     from pdeforge.baselines.registry import get_model_class, list_models
-    from pdeforge.baselines.train import OnlineTrainConfig, TrainConfig
+    from pdeforge.baselines.train import TrainConfig
     from pdeforge.errors import InvalidValueError, PdeforgeError, UnknownNameError
     from pdeforge.options import parse_key_values
 
@@ -168,7 +168,7 @@ def parse_train_options(name: str, items: list[str], root: str | None = None,
     online = _online_options(kv, scheduler)
 
     fields = _fields()
-    settable = {k for k in fields if k not in ("dataset", "model_config")}
+    settable = {k for k in fields if k not in ("dataset", "model_config", "online")}
     model = kv.get("model", TrainConfig.model).lower()
     if model not in list_models():
         raise UnknownNameError("model", model, list_models())
@@ -196,7 +196,7 @@ def parse_train_options(name: str, items: list[str], root: str | None = None,
         (values if table == "train" else overrides)[field] = value
     values["model"] = model
     values["model_config"] = overrides
-    cfg = TrainConfig(**values) if online is None else OnlineTrainConfig(**values, online=online)
+    cfg = TrainConfig(**values, online=online)
     try:
         return cfg.validate()
     except (TypeError, ValueError) as exc:

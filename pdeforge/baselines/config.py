@@ -10,12 +10,14 @@ value raises :class:`~pdeforge.errors.InvalidValueError`):
 * ``lr``: a finite number > 0; ``weight_decay``: a number >= 0;
 * ``model_config``: a dict whose keys are configuration keys of the chosen model.
 
-:class:`OnlineTrainConfig` is a TrainConfig plus ``online``, a dict of online-training settings
-(:data:`pdeforge.baselines.online.ONLINE_DEFAULTS`; validated and completed with the defaults by
-:func:`pdeforge.baselines.online.validate_online`). It is a subclass rather than a TrainConfig
-field so that TrainConfig -- and with it a leaderboard ``[training]`` table -- stays what it was:
-the board's tables describe runs on the stored train split, and an online run's table is refused
-there (unknown key ``online``) instead of being retrained as an offline run.
+``online``: ``None`` (default) trains on the stored train split; a dict of online-training
+settings (:data:`pdeforge.baselines.online.ONLINE_DEFAULTS`, e.g. ``{"buffer": 512}``; ``{}`` =
+all defaults) trains on samples streamed from the solvers instead. :meth:`TrainConfig.validate`
+completes it with the defaults (:func:`pdeforge.baselines.online.validate_online`). It is a field
+(not a subclass) so that everything that records, rebuilds or compares a run -- run.json's
+``train_config``, a leaderboard ``[training]`` table, ``pdeforge reproduce --retrain`` -- handles
+online and offline runs alike: ``TrainConfig(**recorded)`` is the run again, online when the
+record says so (its seed range and buffer settings included).
 
 ``pdeforge train`` (:mod:`pdeforge.baselines.commands`) builds a TrainConfig from ``key=value``
 words; a leaderboard submission's ``[training]`` table is a TrainConfig without ``root``,
@@ -32,7 +34,7 @@ from typing import Any
 from pdeforge.baselines.registry import get_model_class, list_models
 from pdeforge.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["TrainConfig", "OnlineTrainConfig", "PRESETS", "SCHEDULES", "LOSSES", "DEVICES"]
+__all__ = ["TrainConfig", "PRESETS", "SCHEDULES", "LOSSES", "DEVICES"]
 
 PRESETS = ("default", "full")
 SCHEDULES = ("cosine", "onecycle")
@@ -87,6 +89,13 @@ class TrainConfig:
     label: str | None = None
     #: show a tqdm progress bar
     progress: bool = True
+    #: online training (module docstring): ``None`` = the stored train split; a dict of online
+    #: settings (missing keys: defaults) = samples streamed from the solvers
+    online: dict[str, Any] | None = None
+
+    @property
+    def is_online(self) -> bool:
+        return self.online is not None
 
     def validate(self) -> "TrainConfig":
         """Check names and ranges (module docstring); lower-cases ``model``; returns ``self``."""
@@ -117,22 +126,12 @@ class TrainConfig:
         unknown = sorted(set(self.model_config) - set(keys))
         if unknown:
             raise UnknownNameError(f"{self.model} config key", unknown[0], keys)
+        if self.online is not None:
+            from pdeforge.baselines.online import validate_online
+
+            self.online = validate_online(self.online, self.batch_size)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-
-@dataclass
-class OnlineTrainConfig(TrainConfig):
-    """A :class:`TrainConfig` trained online (:mod:`pdeforge.baselines.online`)."""
-
-    #: the online settings, e.g. ``{"buffer": 512, "workers": 2}`` (missing keys: defaults)
-    online: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> "OnlineTrainConfig":
-        super().validate()
-        from pdeforge.baselines.online import validate_online
-
-        self.online = validate_online(self.online, self.batch_size)
-        return self

@@ -241,7 +241,7 @@ def submission_draft(run: dict[str, Any]) -> str:
         f"parameters = {int(run['parameters'])}",
         f"train_time_hours = {run['train_time_hours']:.6f}",
         f"hardware = {_toml_str(run['hardware'])}",
-        'train_split = "train"',
+        f"train_split = {_toml_str('online' if online else 'train')}",
         f"date = {day}",
         f"notes = {_toml_str(notes)}",
         "",

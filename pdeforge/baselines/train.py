@@ -18,7 +18,7 @@ or from the command line (:mod:`pdeforge.baselines.commands`)::
    device and autocast, seed everything and switch to deterministic algorithms for the run
    (:mod:`~pdeforge.baselines.runtime`).
 2. **Data** -- open ``train`` and ``val``, normalised with the train statistics
-   (:mod:`~pdeforge.baselines.data`); ``test`` stays closed. Online (an ``OnlineTrainConfig``): start the
+   (:mod:`~pdeforge.baselines.data`); ``test`` stays closed. Online (``cfg.online`` set): start the
    generator feed and the training buffer instead of opening ``train``
    (:mod:`~pdeforge.baselines.online`). Under ``torchrun`` each rank gets its shard of the
    batches, or its own feed (:mod:`~pdeforge.baselines.distributed`).
@@ -51,7 +51,7 @@ from pdeforge.baselines import distributed as dist_mod
 from pdeforge.baselines import online as online_mod
 from pdeforge.baselines import rollout as rollout_mod
 from pdeforge.baselines.checkpoint import checkpoint_header, load_checkpoint, save_checkpoint
-from pdeforge.baselines.config import OnlineTrainConfig, TrainConfig
+from pdeforge.baselines.config import TrainConfig
 from pdeforge.baselines.evaluation import predict, rel_l2_per_sample, time_inference
 from pdeforge.baselines.loop import fit
 from pdeforge.baselines.losses import make_loss
@@ -61,7 +61,7 @@ from pdeforge.baselines.run_record import (
 )
 from pdeforge.baselines.runtime import deterministic, resolve_amp, resolve_device, seed_everything
 
-__all__ = ["TrainConfig", "OnlineTrainConfig", "RunResult", "train", "load_checkpoint"]
+__all__ = ["TrainConfig", "RunResult", "train", "load_checkpoint"]
 
 
 @dataclass
@@ -93,7 +93,7 @@ def train(cfg: TrainConfig) -> RunResult:
     """Train ``cfg.model`` on ``cfg.dataset``/``cfg.config``; the steps are in the module docstring."""
     # 1. setup
     copies = {"model_config": dict(cfg.model_config)}
-    if isinstance(cfg, OnlineTrainConfig):
+    if cfg.online is not None:
         copies["online"] = dict(cfg.online)
     cfg = dataclasses.replace(cfg, **copies).validate()
     device = resolve_device(cfg.device)
@@ -108,7 +108,7 @@ def train(cfg: TrainConfig) -> RunResult:
 
 
 def _train(cfg: TrainConfig, device: torch.device, dist: dist_mod.DistContext) -> RunResult:
-    is_online = isinstance(cfg, OnlineTrainConfig)
+    is_online = cfg.is_online
     amp = resolve_amp(device, cfg.amp)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     with deterministic(device):

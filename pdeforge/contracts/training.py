@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TRAINING_EXCLUDED", "toml_value", "training_toml"]
+__all__ = ["TRAINING_EXCLUDED", "ONLINE_EXCLUDED", "toml_value", "training_toml"]
 
 #: TrainConfig fields that describe where a run happens, not what it is: never recorded
 TRAINING_EXCLUDED = ("out_dir", "root", "progress")
+#: online settings that describe where a run happens: never recorded (a retrain uses local workers)
+ONLINE_EXCLUDED = ("scheduler",)
 
 
 def toml_value(v) -> str:
@@ -49,12 +51,16 @@ def training_toml(cfg) -> str:
     """The ``[training]`` table of a TrainConfig (or its dict) as TOML text.
 
     Every field but ``TRAINING_EXCLUDED`` is written; fields that are ``None`` are left out
-    (TOML has no null; they default to ``None`` again).  Append it to a metadata file after
+    (TOML has no null; they default to ``None`` again): an offline run has no ``online`` key,
+    an online run an inline ``online = { ... }`` table of its settings (seed-stream start,
+    buffer, schedule, ...; without ``ONLINE_EXCLUDED``).  Append it to a metadata file after
     all top-level keys.
     """
     import dataclasses
 
     d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    if isinstance(d.get("online"), dict):  # a Dask address is where the run happened
+        d["online"] = {k: v for k, v in d["online"].items() if k not in ONLINE_EXCLUDED}
     lines = ["[training]"]
     for key, value in d.items():
         if key in TRAINING_EXCLUDED or value is None:

@@ -23,7 +23,8 @@ META_FIELDS: dict[str, tuple[bool, str]] = {
     "parameters": (True, "an integer >= 0"),
     "train_time_hours": (True, "a number >= 0"),
     "hardware": (True, "a non-empty string"),
-    "train_split": (True, "split name(s) joined by '+', e.g. 'train' or 'train+val'"),
+    "train_split": (True, "split name(s) joined by '+', e.g. 'train' or 'train+val' ('online': "
+                          "the streamed seed stream of an online run)"),
     "date": (True, "a date YYYY-MM-DD"),
     "notes": (False, "a string"),
     "training": (False, "a table of TrainConfig fields (the run's training configuration)"),
@@ -44,7 +45,9 @@ PLACEHOLDER_AUTHORS = frozenset({
 #: [training] keys that must be given (the rest default to TrainConfig's values)
 _TRAINING_REQUIRED = ("dataset", "config")
 #: [training] keys whose TrainConfig default is None (stored as null in meta.json)
-_TRAINING_NULLABLE = ("amp", "resolution", "n_train", "eval_batch_size", "label")
+_TRAINING_NULLABLE = ("amp", "resolution", "n_train", "eval_batch_size", "label", "online")
+#: the pseudo split of an online run's training samples (the reserved seed stream; never stored)
+ONLINE_SPLIT = "online"
 #: expected TOML value types of the [training] keys (None allowed where the default is None)
 _TRAINING_TYPES: dict[str, tuple[str, Any]] = {
     "dataset": ("a string", str), "config": ("a string", str), "model": ("a string", str),
@@ -55,6 +58,7 @@ _TRAINING_TYPES: dict[str, tuple[str, Any]] = {
     "device": ("a string", str), "amp": ("a boolean", bool), "num_workers": ("an integer", int),
     "resolution": ("an integer", int), "n_train": ("an integer", int),
     "eval_batch_size": ("an integer", int), "label": ("a string", str),
+    "online": ("a table", dict),
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -185,7 +189,7 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
                     problems.append("'train_split' includes 'test': models must not be trained "
                                     "on the test split")
                 elif splits is not None:
-                    wrong = [p for p in parts if p not in splits]
+                    wrong = [p for p in parts if p not in splits and p != ONLINE_SPLIT]
                     if wrong:
                         problems.append(f"'train_split' names unknown split(s) "
                                         f"{', '.join(map(repr, wrong))} (splits: "
@@ -197,6 +201,13 @@ def validate_metadata(meta: dict[str, Any], *, splits=None, label="metadata",
             bad(key, meta[key])
         else:
             out[key] = v
+    training = out.get("training")
+    if isinstance(training, dict) and isinstance(out.get("train_split"), str):
+        says_online = ONLINE_SPLIT in out["train_split"].split("+")
+        if says_online != (training.get("online") is not None):
+            problems.append(f"'train_split' {out['train_split']!r} and the [training] table disagree: "
+                            f"an online run (training.online set) trains on the {ONLINE_SPLIT!r} "
+                            "stream, an offline run does not")
     if problems:
         raise MetadataError(label, f"{len(problems)} problem(s): " + "; ".join(problems))
     for key in ("paper", "code", "notes"):
@@ -229,7 +240,8 @@ def validate_training(table: dict[str, Any], problems: list[str] | None = None, 
     raised as one :class:`MetadataError`.  Checks: unknown keys (the message lists the valid
     ones), missing ``dataset``/``config``, value types, ``resolution`` absent, then
     :meth:`TrainConfig.validate` (model, preset, schedule, loss, device names, ranges, model
-    configuration keys), and, when given, that ``dataset``/``config`` are the entry's.
+    configuration keys, the ``online`` settings of an online run; its ``scheduler`` must be
+    absent), and, when given, that ``dataset``/``config`` are the entry's.
     """
     import dataclasses
 
@@ -263,6 +275,10 @@ def validate_training(table: dict[str, Any], problems: list[str] | None = None, 
         problems.append("[training] 'resolution' must be left out: a run at another "
                         "resolution writes no predictions at the stored grid, which is what "
                         "the board scores")
+    online = table.get("online")
+    if isinstance(online, dict) and online.get("scheduler") is not None:
+        problems.append("[training] online 'scheduler' must be left out: where a run happens is "
+                        "not recorded (a retrain streams from local worker processes)")
     if len(problems) == before:
         try:
             cfg = TrainConfig(**table).validate()

@@ -8,7 +8,8 @@ and coordinate compared bitwise, NaN included).
 
 ``reproduce(entry, retrain=True)`` trains the model again instead, from the ``[training]``
 table recorded with the submission (``meta.json``'s ``submission.training``, the run's
-:class:`~pdeforge.baselines.train.TrainConfig` without ``root``/``out_dir``/``progress``),
+:class:`~pdeforge.baselines.train.TrainConfig` without ``root``/``out_dir``/``progress``; an online run's table holds its ``online`` settings --
+seed-stream start, buffer, schedule -- so it is retrained online, streaming the same seeds),
 scores the new test predictions with the same scorer and metrics, and compares per metric,
 pairing the two runs sample by sample (:func:`compare_runs`):
 
@@ -24,7 +25,9 @@ The verdict (:attr:`RetrainReport.ok`, the command's exit status 0) is that the 
 (stored ``scores.nc`` unaltered, the data under the root is the entry's dataset version, the
 new predictions score) and that the difference interval of ``rel_l2``, the metric the board
 ranks by, contains 0.  On the CPU with the same torch version and thread count the trainer is
-deterministic, so a faithful re-run gives difference 0 and the interval ``[0, 0]``; on other
+deterministic, so a faithful re-run gives difference 0 and the interval ``[0, 0]`` (an online run
+too, when it used the fixed schedule ``fresh_per_step``; the asynchronous schedule depends on
+timing, so expect differences judged by the intervals); on other
 hardware (CUDA, bf16) expect small differences and judge them by the intervals.  An entry
 without a ``[training]`` table cannot be retrained (:class:`NotSupportedError`).
 """
@@ -350,6 +353,11 @@ def compare_runs(stored, fresh, metrics=None, *, n_boot: int = 1000, alpha: floa
 
 def _describe(training: dict) -> str:
     extra = ", ".join(f"{k}={training[k]!r}" for k in ("model_config",) if training.get(k))
+    online = training.get("online")
+    if online is not None:
+        keys = ("start", "buffer", "buffer_min", "fresh_per_step", "warmup", "workers", "chunk")
+        extra += (", " if extra else "") + "online (" + ", ".join(
+            f"{k}={online.get(k)!r}" for k in keys) + ")"
     return (f"{training.get('model')} (preset {training.get('preset')}), "
             f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, "
             f"lr {training.get('lr')}, seed {training.get('seed')}, device "

@@ -310,3 +310,74 @@ def test_baseline_sweep_submits_reproducible_entries(tiny_root, tmp_path, monkey
                            tiny_root)
     assert rc == 0, text
     assert "REPRODUCED by retraining" in text and "[0, 0]" in text
+
+
+# ------------------------------------------------------------------ online runs
+
+
+ONLINE = {"workers": 0, "buffer": 8, "fresh_per_step": 2, "start": 5}
+
+
+def test_online_entry_retrains_online(tiny_root, tmp_path, monkeypatch, capsys):
+    """An online run's entry records its online settings and is retrained online, exactly."""
+    cfg = _cfg(tiny_root, tmp_path / "run", online=dict(ONLINE), label="tiny-fno")
+    result = train(cfg)
+    recorded = result.run["train_config"]["online"]
+    assert recorded["start"] == 5 and recorded["fresh_per_step"] == 2
+    table = tomllib.loads(training_toml(result.run["train_config"]))["training"]
+    assert table["online"] == {k: v for k, v in recorded.items() if v is not None}
+    draft = tomllib.loads((tmp_path / "run" / "submission.toml").read_text())
+    assert draft["train_split"] == "online"
+    meta = tmp_path / "meta.toml"
+    meta.write_text(META.replace('train_split = "train"', 'train_split = "online"') + "\n"
+                    + training_toml(result.run["train_config"]))
+    entry = submit(result.predictions, meta, DS, board_dir=tmp_path / "board", root=tiny_root)
+    stored = json.loads((entry / "meta.json").read_text())["submission"]
+    assert stored["train_split"] == "online" and stored["training"]["online"] == recorded
+
+    import pdeforge.baselines.online as online_mod
+
+    opened = []
+    real_open = online_mod.open_online
+    monkeypatch.setattr(online_mod, "open_online",
+                        lambda *a, **k: opened.append(a[0].online) or real_open(*a, **k))
+    report = reproduce(entry, retrain=True, root=tiny_root, out_dir=tmp_path / "again")
+    assert report.ok, str(report)
+    assert opened and opened[0]["start"] == 5  # trained online again, from the same seed range
+    rel = report.comparison("rel_l2")
+    assert rel.diff == 0.0 and (rel.diff_lo, rel.diff_hi) == (0.0, 0.0)
+    again = report.run["online"]
+    assert again["samples_generated"] == result.run["online"]["samples_generated"]
+    assert again["per_rank"][0]["first_index"] == 5
+    assert "online (start=5" in str(report) and "bit for bit" in str(report)
+    rc, text, _ = _run_cli(monkeypatch, capsys, "reproduce", entry, "--retrain", "--root", tiny_root)
+    assert rc == 0 and "REPRODUCED by retraining" in text
+
+
+@pytest.mark.parametrize("split, online, fragment", [
+    ("train", dict(ONLINE), "'train_split' 'train' and the [training] table disagree"),
+    ("online", None, "'train_split' 'online' and the [training] table disagree"),
+    ("online", {**ONLINE, "scheduler": "tcp://10.0.0.1:8786"}, "online 'scheduler' must be left out"),
+    ("online", {"bufer": 8}, "unknown online setting 'bufer'"),
+    ("online", {"buffer": 0}, "online buffer must be an integer >= 1"),
+])
+def test_online_training_table_errors(split, online, fragment):
+    meta = _meta(online=online)
+    meta["train_split"] = split
+    with pytest.raises(MetadataError) as info:
+        validate_metadata(meta, splits=["train", "val", "test"], dataset=DS, config=CFG)
+    assert fragment in str(info.value)
+
+
+def test_online_training_table_round_trip():
+    meta = _meta(online={"buffer": 16, "fresh_per_step": 4})
+    meta["train_split"] = "online"
+    out = validate_metadata(meta, splits=["train", "val", "test"], dataset=DS, config=CFG)
+    assert out["train_split"] == "online"
+    assert out["training"]["online"]["buffer"] == 16 and out["training"]["online"]["workers"] == 1
+    assert validate_metadata(_meta(), splits=["train", "val", "test"], dataset=DS,
+                             config=CFG)["training"]["online"] is None
+    # the Dask address is dropped when the table is written
+    text = training_toml({**out["training"], "online": {**out["training"]["online"],
+                                                         "scheduler": "tcp://h:1"}})
+    assert "scheduler" not in text and "fresh_per_step = 4" in text
