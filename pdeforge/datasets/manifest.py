@@ -42,7 +42,9 @@ from pdeforge.errors import CorruptFileError, StoreError, UnknownNameError
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "pdeforge-manifest/1"
-PACKAGES = ("pdeforge", "numpy", "scipy", "parafields", "pyamg", "qdldl", "h5py", "h5netcdf", "xarray")
+#: recorded in every manifest: the packages whose versions can change the stored numbers
+PACKAGES = ("pdeforge", "numpy", "scipy", "parafields", "pyamg", "qdldl", "scikit-fem", "gmsh", "torch", "h5py",
+            "h5netcdf", "xarray")
 
 
 def shard_name(index: int) -> str:
