@@ -216,10 +216,11 @@ def spaces(cmesh: ChannelMesh, intorder: int = 5) -> Spaces:
 
     bu, bp, M, K, B = taylor_hood(cmesh.mesh, intorder)
     G = BilinearForm(lambda u, v, w: div(u) * div(v)).assemble(bu).tocsr()
-    walls = np.concatenate([bu.get_dofs(name).all() for name in ("inlet", "walls", "cylinder")])
+    body = "obstacle" if "obstacle" in cmesh.mesh.boundaries else "cylinder"  # obstacle_mesh vs channel_mesh
+    walls = np.concatenate([bu.get_dofs(name).all() for name in ("inlet", "walls", body)])
     dirichlet = np.unique(walls)
     inlet_x = np.unique(bu.get_dofs("inlet").all("u^1"))
-    cyl = bu.get_dofs("cylinder")
+    cyl = bu.get_dofs(body)
     cylinder = (np.unique(cyl.all("u^1")), np.unique(cyl.all("u^2")))
     return Spaces(cmesh=cmesh, basis_u=bu, basis_p=bp, M=M, K=K, B=B, G=G, dirichlet=dirichlet, inlet_x=inlet_x,
                   cylinder=cylinder, intorder=intorder)
@@ -307,10 +308,18 @@ def _quantities(S: Spaces, x: np.ndarray, fx: float, fy: float, rho: float, u_re
 
     geo = S.cmesh.geometry
     scale = 2.0 / (rho * u_ref**2 * geo.diameter)
-    xc, yc = geo.center
-    pts = np.array([[xc - geo.radius, xc + geo.radius], [yc, yc]])
+    pts = _pressure_points(geo)
     pf, pb = evaluate(S, x, pts, field="p")
     return dict(drag=fx, lift=fy, c_D=scale * fx, c_L=scale * fy, delta_p=float(pf - pb))
+
+
+def _pressure_points(geo) -> np.ndarray:
+    """(2, 2) upstream / downstream points of Δp: (x_c ∓ r, y_c) for the cylinder, the
+    geometry's own ``pressure_points()`` where it has one (obstacle shapes)."""
+    if hasattr(geo, "pressure_points"):
+        return geo.pressure_points()
+    xc, yc = geo.center
+    return np.array([[xc - geo.radius, xc + geo.radius], [yc, yc]])
 
 
 def solve_stokes(S: Spaces, inflow: Callable, mu: float) -> np.ndarray:
@@ -477,7 +486,7 @@ def march(cmesh: ChannelMesh | Spaces, nu: float = 1e-3, rho: float = 1.0, inflo
     x_old = x.copy()
     geo = S.cmesh.geometry
     scale = 2.0 / (rho * u_ref**2 * geo.diameter)
-    pts = np.array([[geo.center[0] - geo.radius, geo.center[0] + geo.radius], [geo.center[1]] * 2])
+    pts = _pressure_points(geo)
     from .grid import point_matrix
 
     Pp = point_matrix(S, pts, field="p")
