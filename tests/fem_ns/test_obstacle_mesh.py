@@ -98,3 +98,19 @@ def test_square_steady_solve(square_solution):
 
     ref = scale.assemble(S.basis_u, w=S.basis_u.interpolate(sol.U))
     assert divergence_l1(sol) < 4e-2 * ref  # measured 2.3e-2 at h = 0.05 (the square's corners are singular)
+
+
+def test_deepcfd_inputs():
+    from pdeforge.generators.fem.ns.obstacle_mesh import REGION_LABELS, deepcfd_inputs
+
+    g = ObstacleGeometry(shape="square", size=0.2, center=(0.5, 0.4), rotation=0.0)
+    d = deepcfd_inputs(g)
+    assert d["sdf_obstacle"].shape == d["flow_region"].shape == d["sdf_walls"].shape == (172, 79)
+    assert np.allclose(np.diff(d["x"]), 0.01) and np.allclose(np.diff(d["y"]), 0.01)  # square 1 cm cells
+    r = d["flow_region"]
+    assert r[0, 40] == REGION_LABELS["inlet"] and r[-1, 40] == REGION_LABELS["outlet"]
+    assert r[50, 0] == r[50, -1] == r[0, 0] == REGION_LABELS["wall"]
+    assert r[50, 40] == REGION_LABELS["obstacle"] and r[100, 40] == REGION_LABELS["fluid"]
+    # obstacle cells: centres strictly inside the 0.2 m square at (0.5, 0.4) (20 x 20 cells)
+    assert (r == 0).sum() == 400
+    assert np.isclose(d["sdf_walls"][10, 0], 0.005) and np.isclose(d["sdf_obstacle"][100, 40], 0.405)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .mesh import ChannelMesh, mesh_hash
 
-__all__ = ["SHAPES", "ObstacleGeometry", "obstacle_mesh"]
+__all__ = ["REGION_LABELS", "SHAPES", "ObstacleGeometry", "deepcfd_inputs", "obstacle_mesh"]
 
 SHAPES = ("circle", "square", "triangle_forward", "triangle_backward", "rhombus")
 
@@ -277,3 +277,29 @@ def obstacle_mesh(geometry: ObstacleGeometry, h: float = 0.04, h_obs: float | No
                 refine=0, n_vertices=int(n_v), n_elements=int(m.t.shape[1]), n_obstacle_edges=int(obs.size),
                 edge_min=float(lengths.min()), edge_max=float(lengths.max()), geometry=dataclasses.asdict(geometry))
     return ChannelMesh(mesh=M, geometry=geometry, hash=mesh_hash(M), info=info)
+
+
+#: DeepCFD's flow-region labels (Ribeiro et al. 2020, input channel 2)
+REGION_LABELS = {"obstacle": 0, "fluid": 1, "wall": 2, "inlet": 3, "outlet": 4}
+
+
+def deepcfd_inputs(geometry: ObstacleGeometry, nx: int = 172, ny: int = 79) -> dict[str, np.ndarray]:
+    """DeepCFD's three input channels on the nx × ny cell centres of [0, L] × [0, H] (axis 0 = x).
+
+    ``sdf_obstacle``: exact signed distance to the obstacle (m, > 0 in the fluid);
+    ``flow_region``: :data:`REGION_LABELS` — 0 in cells whose centre is in the obstacle, else 2 in
+    the bottom and top rows (no-slip walls; they take the corner cells), 3 in the first column
+    (inlet), 4 in the last (outlet), 1 elsewhere; ``sdf_walls``: distance to the nearer channel
+    wall, min(y, H − y) (m). Also ``x``, ``y`` (the cell centres, m).
+    """
+    from .grid import grid_points
+
+    gx, gy = grid_points(geometry.length, geometry.height, nx, ny)
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    sdf = geometry.signed_distance(X, Y)
+    region = np.full((nx, ny), REGION_LABELS["fluid"], np.int8)
+    region[0, :] = REGION_LABELS["inlet"]
+    region[-1, :] = REGION_LABELS["outlet"]
+    region[:, 0] = region[:, -1] = REGION_LABELS["wall"]
+    region[sdf < 0] = REGION_LABELS["obstacle"]
+    return {"sdf_obstacle": sdf, "flow_region": region, "sdf_walls": np.minimum(Y, geometry.height - Y), "x": gx, "y": gy}
