@@ -24,6 +24,7 @@ from .unet import UNet2d
 from .resnet import DilatedResNet2d, ResNet2d
 from .deeponet import DeepONet2d
 from .ffn import FFN2d
+from .deepcfd import DeepCFDUNet
 
 __all__ = [
     "MODELS",
@@ -34,6 +35,7 @@ __all__ = [
     "get_model_class",
     "list_models",
     "register_model",
+    "DeepCFDUNet",
     "FNO2d",
     "SpectralConv2d",
     "UNet2d",
