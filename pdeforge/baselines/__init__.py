@@ -9,8 +9,9 @@ All models map input fields ``(batch, c_in, nx, ny)`` to output fields
 
 Registered models: ``fno`` (Fourier neural operator), ``unet`` (U-Net),
 ``resnet`` and ``dilresnet`` (residual CNNs, the latter dilated),
-``deeponet`` (CNN branch x MLP trunk on Fourier-encoded coordinates) and
-``ffn`` (MLP on [input at s x s sensors, local input, encoded query point]).
+``deeponet`` (CNN branch x MLP trunk on Fourier-encoded coordinates),
+``ffn`` (MLP on [input at s x s sensors, local input, encoded query point]) and
+``deepcfd`` (DeepCFD's U-Net with one decoder per output channel).
 Importing this package imports every model module so that
 they register themselves.
 """
