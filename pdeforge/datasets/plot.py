@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pdeforge.datasets.plot_common import case_text, fmt, save_png
+
 
 def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
     """Plot ``n`` samples of every field variable of ``ds`` (an opened split) to ``out``.
@@ -66,7 +68,7 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
             axes[row, col].set_title(f"{label}{when} #{int(ds['sample'][row])}{extra if col == 0 else ''}", fontsize=9)
             axes[row, col].set_xlabel(xd)
             axes[row, col].set_ylabel(yd)
-    return _save(fig, out, title)
+    return save_png(fig, out, title)
 
 
 # --------------------------------------------------------------------------------------- flows
@@ -89,38 +91,6 @@ def flow_variables(ds):
         return None
     p = "p" if "p" in ds.data_vars and ds["p"].dims == dims else None
     return "u", "v", p, masks[0]
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}"
-
-
-def _case_text(ds, row: int, width: int = 60) -> tuple[str, str]:
-    """(parameter lines, Reynolds line) of case ``row``: every per-case scalar of role
-    ``param`` with a unit (name=value unit; lines of at most ``width`` characters), and the
-    dimensionless ones (Re, ...)."""
-    params, numbers = [], []
-    for k in ds.data_vars:
-        da = ds[k]
-        if da.attrs.get("role") != "param" or da.dims != ("sample",):
-            continue
-        val = float(da.isel(sample=row))
-        units = str(da.attrs.get("units", ""))
-        if units in ("", "1"):
-            numbers.append(f"Re = {_fmt(val)}" if k == "reynolds" else f"{k} = {_fmt(val)}")
-        else:
-            params.append(f"{k}={_fmt(val)} {units.replace('m s-1', 'm/s').replace('kg m-3', 'kg/m³')}")
-    numbers.sort(key=lambda s: not s.startswith("Re "))
-    lines, cur = [], ""
-    for item in params:
-        if cur and len(cur) + 2 + len(item) > width:
-            lines.append(cur)
-            cur = item
-        else:
-            cur = f"{cur}, {item}" if cur else item
-    if cur:
-        lines.append(cur)
-    return "\n".join(lines), ", ".join(numbers)
 
 
 def _case_coords(ds, row: int, xd: str, yd: str):
@@ -164,7 +134,7 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
     aspect = (x0[-1] - x0[0] + 1e-300) / (y0[-1] - y0[0] + 1e-300)
     pw = float(np.clip(2.8 * np.sqrt(aspect), 3.4, 6.0))
     chars = int(pw * 13)  # title characters per line at fontsize 7
-    n_title = max(len("\n".join(_case_text(ds, r, chars)).splitlines()) for r in range(n)) + 1
+    n_title = max(len("\n".join(case_text(ds, r, chars)).splitlines()) for r in range(n)) + 1
     ph = float(np.clip(0.72 * pw / aspect, 1.0, 3.6)) + 0.8 + 0.16 * n_title
     fig, axes = plt.subplots(n, ncol, figsize=(pw * ncol, ph * n), squeeze=False)
     for row in range(n):
@@ -172,14 +142,14 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
         x, y, unit = _case_coords(ds, row, xd, yd)
         ext = (*_edges(x), *_edges(y))
         fluid = np.asarray(case[mname].values) > 0
-        ptext, retext = _case_text(ds, row, chars)
+        ptext, retext = case_text(ds, row, chars)
         for fi, k in enumerate(frames):
             u = np.asarray(case[uname].isel(t=k).values, float)
             v = np.asarray(case[vname].isel(t=k).values, float)
             tc = float(ds["t"][k])
-            when = f"t = {_fmt(tc)}"
+            when = f"t = {fmt(tc)}"
             if "frame_time" in ds.data_vars and ds["frame_time"].dims == ("sample", "t"):
-                when += f" ({_fmt(float(case['frame_time'].isel(t=k)))} s)"
+                when += f" ({fmt(float(case['frame_time'].isel(t=k)))} s)"
             for ci, field in enumerate(fields):
                 ax = axes[row, fi * len(fields) + ci]
                 if field == "speed":
@@ -218,21 +188,4 @@ def plot_flow(ds, out: Path, n: int = 3, title: str = "", mid: bool = True) -> P
                 ax.set_xlabel(f"x ({unit})" if unit else xd, fontsize=8)
                 ax.set_ylabel(f"y ({unit})" if unit else yd, fontsize=8)
                 ax.tick_params(labelsize=7)
-    return _save(fig, out, title)
-
-
-def _save(fig, out: Path, title: str | None) -> Path:
-    """Title, layout, and the PNG written atomically (pdeforge.atomic); the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    from pdeforge.atomic import atomic_path
-
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=90, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return save_png(fig, out, title)

@@ -65,7 +65,7 @@ def plot_mesh_flow(ds, out: Path, n: int = 3, title: str = "", frames: list[int]
     import matplotlib.pyplot as plt
     from matplotlib.tri import Triangulation
 
-    from pdeforge.datasets.plot import _case_text, _fmt, _save
+    from pdeforge.datasets.plot_common import case_text, fmt, save_png
 
     nt = ds.sizes["t"]
     frames = frames if frames is not None else ([nt // 2] if nt >= 3 else []) + [nt - 1]
@@ -84,7 +84,7 @@ def plot_mesh_flow(ds, out: Path, n: int = 3, title: str = "", frames: list[int]
         case = ds.isel(sample=row)
         x, y, tri = case_mesh(ds, row)
         tr = Triangulation(x, y, tri)
-        ptext, retext = _case_text(ds, row, 150)
+        ptext, retext = case_text(ds, row, 150)
         for col, k in enumerate(frames):
             u = np.asarray(case["u"].isel(t=k).values[: x.size], float)
             v = np.asarray(case["v"].isel(t=k).values[: x.size], float)
@@ -93,9 +93,9 @@ def plot_mesh_flow(ds, out: Path, n: int = 3, title: str = "", frames: list[int]
             ax = axes[row * per_case + col]
             im = ax.tripcolor(tr, facecolors=w, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="flat")
             ax.set_aspect("equal")
-            when = f"t = {_fmt(float(ds['t'][k]))}"
+            when = f"t = {fmt(float(ds['t'][k]))}"
             if "frame_time" in ds.data_vars:
-                when += f" ({_fmt(float(case['frame_time'].isel(t=k)))} s)"
+                when += f" ({fmt(float(case['frame_time'].isel(t=k)))} s)"
             head = f"#{int(ds['sample'][row])} vorticity (1/s), {when}"
             ax.set_title("\n".join(s for s in (head, ptext, retext) if s), fontsize=7)
             ax.set_xlabel("x (m)", fontsize=8)
@@ -115,4 +115,4 @@ def plot_mesh_flow(ds, out: Path, n: int = 3, title: str = "", frames: list[int]
             ax.legend(fontsize=6, loc="center right", ncols=2)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-    return _save(fig, out, title)
+    return save_png(fig, out, title)
