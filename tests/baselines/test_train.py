@@ -263,7 +263,7 @@ def test_cli_unknown_model_lists_models(tiny_root, capsys, monkeypatch):
     with pytest.raises(UnknownNameError) as err:
         parse_train_options("condiff", ["model=transformer"])
     assert err.value.kind == "model" and set(err.value.known) == set(list_models())
-    with pytest.raises(UnknownNameError, match="known models: deeponet"):
+    with pytest.raises(UnknownNameError, match="known models: deepcfd, deeponet"):
         train(TrainConfig(model="nope", root=str(tiny_root)))
 
     import pdeforge.cli as cli
