@@ -5,7 +5,7 @@
     pdeforge info PATH|NAME                 schema, attributes and manifest summary
     pdeforge verify NAME|PATH [--regenerate N]
     pdeforge check PATH ...                 validate shard files against the format spec
-    pdeforge plot NAME [config=C] [split=S] [n=3]
+    pdeforge plot NAME [config=C] [split=S] [n=3] [pred=PRED.nc]
     pdeforge solve PROBLEM key=value ... --out FILE.nc   one CFD case, explicit parameters
 
 Card values are overridden by name (``grid=128 n_train=100 configs=cubic0.1,poisson``);
@@ -131,26 +131,40 @@ def cmd_plot(args) -> int:
     from pdeforge.datasets.store import open_split
 
     kv = parse_key_values(args.options)
-    unknown = set(kv) - {"root", "config", "split", "n"}
+    known = ["config", "n", "pred", "root", "split"]
+    unknown = set(kv) - set(known)
     if unknown:
         from pdeforge.errors import UnknownNameError
 
-        raise UnknownNameError("plot option", sorted(unknown)[0], ["config", "n", "root", "split"])
+        raise UnknownNameError("plot option", sorted(unknown)[0], known)
     root = resolve_root(args.root or kv.pop("root", None))
+    pred = kv.pop("pred", None)
     config = kv.pop("config", None)
+    if config is None and pred is not None:
+        from pdeforge.contracts.predictions import read_predictions
+
+        config = str(read_predictions(pred).attrs.get("config", "")) or None
     if config is None:
         dirs = find_config_dirs(root, args.name)
         if not dirs:
             raise PdeforgeError(f"nothing generated for {args.name!r} under {root}")
         config = dirs[0].name
-    split = kv.pop("split", "train")
+    split = kv.pop("split", "test" if pred is not None else "train")
     try:
         n = positive_int(kv.pop("n", "3"))
     except argparse.ArgumentTypeError as exc:
         raise InvalidValueError(f"n: {exc}") from None
     ds = open_split(args.name, config=config, split=split, root=root)
-    out = Path(args.out) if args.out else root / args.name / "plots" / f"{config}_{split}.png"
-    plot_samples(ds, out, n=n, title=f"{args.name} {config} {split}")
+    if pred is not None:
+        from pdeforge.contracts.predictions import load_predictions
+        from pdeforge.datasets.plot_predictions import plot_predictions
+
+        p, _ = load_predictions(pred, args.name, root=root)
+        out = Path(args.out) if args.out else Path(pred).with_suffix(".png")
+        plot_predictions(ds, p, out, n=n, title=f"{args.name} {config}: {p.attrs.get('model', '')} vs truth")
+    else:
+        out = Path(args.out) if args.out else root / args.name / "plots" / f"{config}_{split}.png"
+        plot_samples(ds, out, n=n, title=f"{args.name} {config} {split}")
     print(f"wrote {out}")
     return 0
 
@@ -167,7 +181,7 @@ def cmd_solve(args) -> int:
     kv = parse_key_values(args.params)
     opts = {k: kv.pop(k) for k in list(kv) if k in SOLVE_OPTIONS}
     steady = parse_bool("steady", opts.pop("steady", "0"))
-    tol = parse_float("tol", opts.pop("tol", "1e-6"), 1e-15, 1.0)
+    tol = parse_float("tol", opts.pop("tol"), 1e-15, 1.0) if "tol" in opts else None  # None: the family's
     t_end = opts.pop("t_end", None)
     t_end = parse_float("t_end", t_end, 1e-9, 1e9) if t_end is not None else None
     out = solve_to_file(args.problem, kv, args.out, steady=steady, tol=tol, t_end_seconds=t_end)
@@ -205,11 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_verify)
 
     s = sub.add_parser("solve", help="solve one CFD case with explicit parameters into FILE.nc")
-    s.add_argument("problem", metavar="PROBLEM", help="cavity, tube, dam or cylinder")
+    s.add_argument("problem", metavar="PROBLEM", help="cavity, tube, dam, cylinder or obstacle")
     s.add_argument("params", nargs="*", metavar="key=value",
                    help="case parameters in SI units (e.g. lid_velocity=1 density=1 viscosity=0.01 "
                         "width=1 height=1); t_end= (seconds), steady=1 [tol=1e-6]; card options such as "
-                        "grid=, frames=, cfl= (cavity, tube, dam) or h=, steps=, frames= (cylinder)")
+                        "grid=, frames=, cfl= (cavity, tube, dam) or h=, steps=, frames= (cylinder); obstacle: shape=square size=0.1 center_x= center_y= rotation= "
+                        "(degrees), steady by construction")
     s.set_defaults(kv_dest="params")
     s.add_argument("--out", required=True, metavar="FILE.nc")
     s.set_defaults(fn=cmd_solve)

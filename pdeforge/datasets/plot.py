@@ -6,7 +6,8 @@ Flow datasets (a split with ``u`` and ``v`` that have a time dim ``t`` and a var
 mid frame and the last frame, on the case's physical coordinates (``x_m``, ``y_m`` in metres
 when stored), solids masked, and the case parameters and Reynolds number in each panel title.
 Flows on unstructured meshes (the cylinder wake) get vorticity and force series
-(:mod:`pdeforge.datasets.plot_mesh`). Every other dataset gets one panel per field variable
+(:mod:`pdeforge.datasets.plot_mesh`); steady obstacle flows their DeepCFD inputs and fields
+(:mod:`pdeforge.datasets.plot_steady`). Every other dataset gets one panel per field variable
 (time series at their last frame).
 """
 
@@ -33,7 +34,10 @@ def plot_samples(ds, out: Path, n: int = 3, title: str = "") -> Path:
     import matplotlib.pyplot as plt
 
     from pdeforge.datasets.plot_mesh import is_mesh_flow, plot_mesh_flow
+    from pdeforge.datasets.plot_steady import is_steady_obstacle, plot_obstacle_flow
 
+    if is_steady_obstacle(ds):
+        return plot_obstacle_flow(ds, out, n=n, title=title)
     if is_mesh_flow(ds):
         return plot_mesh_flow(ds, out, n=n, title=title)
     if flow_variables(ds) is not None:

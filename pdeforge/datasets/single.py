@@ -20,11 +20,12 @@ SPLIT = "solve"
 
 
 def solve_to_file(dataset: str, params: dict[str, str], out: str | Path, *, overrides: dict[str, str] | None = None,
-                  steady: bool = False, tol: float = 1e-6, t_end_seconds: float | None = None) -> Path:
+                  steady: bool = False, tol: float | None = None, t_end_seconds: float | None = None) -> Path:
     """Solve one case of ``dataset`` (a card name) with ``params`` and write it to ``out``.
 
     Keys of ``params`` that are card overrides of the family (``grid=``, ``frames=``, ``h=`` …)
-    set the card; the rest are case parameters."""
+    set the card; the rest are case parameters. ``tol`` (None: the family's default) is the
+    steady-state tolerance."""
     from pdeforge.datasets.cards import load_card
     from pdeforge.datasets.family import get_family
 
@@ -35,8 +36,9 @@ def solve_to_file(dataset: str, params: dict[str, str], out: str | Path, *, over
     card, family = effective_card(dataset, overrides)
     if not hasattr(family, "solve_one"):
         raise InvalidValueError(f"{dataset}: its family generates from random draws only; "
-                                "`pdeforge solve` needs a family with explicit-parameter solves (cavity, tube, dam, cylinder)")
-    card, config, arrays = family.solve_one(card, params, steady=steady, tol=tol, t_end_seconds=t_end_seconds)
+                                "`pdeforge solve` needs a family with explicit-parameter solves (cavity, tube, dam, cylinder, obstacle)")
+    options = {"steady": steady, "t_end_seconds": t_end_seconds, **({} if tol is None else {"tol": float(tol)})}
+    card, config, arrays = family.solve_one(card, params, **options)
     ds = build_shard(family, card, config, SPLIT, 0, arrays)
     out = Path(out)
     if out.suffix != ".nc":
