@@ -300,7 +300,7 @@ def test_rollout_normalisation_uses_one_stat_per_variable(tmp_path):
 def test_normalisation_stats_come_from_train_only(tiny_copy):
     cfg = "gaussian2.0_grid16"
     cdir = tiny_copy / "condiff" / cfg
-    train = TorchDataset("condiff", config=cfg, root=tiny_copy)
+    TorchDataset("condiff", config=cfg, root=tiny_copy)
     stats = json.loads((cdir / STATS_FILE).read_text())
     manifest = store.read_manifest(cdir)
     assert stats["content_key"] == manifest["content_key"] and stats["split"] == "train"

@@ -317,7 +317,7 @@ class MACSolver:
 
     def _gradient_divergence(self):
         d = self.domain
-        nx, ny, dx, dy = d.nx, d.ny, d.dx, d.dy
+        dx, dy = d.dx, d.dy
         ci = self.cell_idx
         nua, nuo, nva = int(self.u_active.sum()), int(self.u_out.sum()), int(self.v_active.sum())
         self.n_unknown = (nua, nuo, nva)
