@@ -38,20 +38,7 @@ from skfem.quadrature import get_quadrature  # noqa: E402
 from skfem.refdom import RefTri  # noqa: E402
 
 from pdeforge.generators.fem.ns import DFG, ParabolicInflow, dfg_mesh, solve_steady  # noqa: E402
-
-
-def dolfinx_cells(cm) -> np.ndarray:
-    """(m, 6) cells of the P2-geometry mesh in DOLFINx's order: v0, v1, v2, then the nodes on the
-    edges opposite v0, v1, v2 (scikit-fem numbers edge nodes n_vertices + facet index)."""
-    nv = cm.n_vertices
-    t = cm.mesh.t
-    lin = MeshTri1(cm.mesh.doflocs[:, :nv], t)
-    key = {tuple(sorted(e)): i for i, e in enumerate(lin.facets.T.tolist())}
-
-    def mid(a, b):
-        return np.array([nv + key[tuple(sorted((x, y)))] for x, y in zip(a.tolist(), b.tolist())])
-
-    return np.vstack([t[0], t[1], t[2], mid(t[1], t[2]), mid(t[0], t[2]), mid(t[0], t[1])]).T
+from pdeforge.generators.fem.ns.dolfinx_steady import dolfinx_cells, solve_steady_dolfinx  # noqa: E402
 
 
 def test_edge_nodes_are_numbered_by_facet():
@@ -88,3 +75,42 @@ def test_dfg_2d1_agrees_with_scikit_fem_to_solver_tolerance(tmp_path):
     assert abs(float(got["delta_p"]) / sol.info["delta_p"] - 1) < 1e-9
     # and both are the DFG 2D-1 flow on this coarse mesh
     assert abs(float(got["c_D"]) / 5.5795 - 1) < 0.01
+
+
+def test_obstacle_with_grad_div_agrees_field_by_field():
+    # a rotated backward triangle (corners, no symmetry), grad-div on: the whole solution, mapped
+    # back onto scikit-fem's numbering, agrees to solver tolerance (measured 2e-14 / 4e-14)
+    from pdeforge.datasets.family import effective_card
+    from pdeforge.generators import obstacle as ob
+
+    card = effective_card("obstacle", {"h": "0.08", "h_obstacle": "0.15"})[0]
+    p = dict(shape="triangle_backward", size=0.2, center_x=0.5, center_y=0.35, rotation=20.0, inlet_velocity=0.1,
+             density=1.0, viscosity=1e-3)
+    S = ob.case_spaces(card, p)
+    inflow, gamma = ParabolicInflow(0.15, 0.79), 0.1 * 0.2
+    a = solve_steady(S, nu=1e-3, rho=1.0, inflow=inflow, tol=1e-10, grad_div=gamma)
+    b = solve_steady_dolfinx(S, nu=1e-3, rho=1.0, inflow=inflow, tol=1e-10, grad_div=gamma)
+    assert np.abs(a.U - b.U).max() < 1e-9 * np.abs(a.U).max()
+    assert np.abs(a.P - b.P).max() < 1e-9 * np.abs(a.P).max()
+    for k in ("c_D", "c_L", "delta_p"):
+        assert abs(b.info[k] / a.info[k] - 1) < 1e-9, k
+    assert b.info["backend"].startswith("dolfinx 0.5")
+
+
+def test_card_selects_the_dolfinx_backend(tmp_path):
+    # `pdeforge solve obstacle backend=dolfinx` writes the same case as the default backend, to
+    # solver tolerance, and records which code solved it
+    import xarray as xr
+
+    from pdeforge.cli import main
+
+    args = ["solve", "obstacle", "shape=rhombus", "size=0.15", "rotation=10", "h=0.08", "h_obstacle=0.15"]
+    assert main([*args, "--out", str(tmp_path / "skfem.nc")]) == 0
+    assert main([*args, "backend=dolfinx", "--out", str(tmp_path / "dolfinx.nc")]) == 0
+    a, b = xr.open_dataset(tmp_path / "skfem.nc"), xr.open_dataset(tmp_path / "dolfinx.nc")
+    assert a.attrs["backend"] == "skfem" and b.attrs["backend"] == "dolfinx"
+    for k in ("ux", "uy", "p", "u_mesh", "p_mesh"):
+        scale = float(np.abs(a[k]).max())
+        assert float(np.abs(a[k] - b[k]).max()) <= 1e-6 * scale, k  # float32 storage
+    assert float(abs(a["c_D"] / b["c_D"] - 1).max()) < 1e-9
+    np.testing.assert_array_equal(a["mesh_sha256"].values, b["mesh_sha256"].values)

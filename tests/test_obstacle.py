@@ -198,3 +198,14 @@ def test_plot_samples_and_predictions_vs_truth(tiny, tmp_path, capsys):
     assert pred.with_suffix(".png").stat().st_size > 10_000
     assert main(["--root", str(tiny), "plot", "obstacle", "colour=red"]) == 2
     assert "pred" in capsys.readouterr().err
+
+
+def test_backend_is_chosen_by_name_and_a_missing_dolfinx_says_how_to_build_it(monkeypatch, tmp_path):
+    from pdeforge.errors import UnknownNameError
+    from pdeforge.generators.fem.dolfinx_env import BackendUnavailableError
+
+    with pytest.raises(UnknownNameError, match="dolfinx, skfem"):
+        effective_card("obstacle", {"backend": "fenics"})
+    monkeypatch.setenv("PDEFORGE_DOLFINX_PYTHON", str(tmp_path / "absent" / "python"))
+    with pytest.raises(BackendUnavailableError, match="make dolfinx"):
+        effective_card("obstacle", {"backend": "dolfinx"})

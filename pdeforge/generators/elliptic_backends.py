@@ -55,7 +55,6 @@ machine.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -69,7 +68,11 @@ from typing import Any
 import numpy as np
 
 from pdeforge.datasets.cards import parse_choice
-from pdeforge.errors import InvalidValueError, PdeforgeError
+from pdeforge.errors import InvalidValueError
+from pdeforge.generators.fem.dolfinx_env import (  # noqa: F401 (DOLFINX_ENV: re-exported)
+    DOLFINX_ENV, BackendFailedError, BackendUnavailableError, check_dolfinx, dolfinx_python, dolfinx_status,
+    dolfinx_version, run_checked,
+)
 from pdeforge.registry import Registry
 
 __all__ = ["Backend", "BackendInfo", "BACKENDS", "BackendUnavailableError", "BackendFailedError",
@@ -82,15 +85,6 @@ COEFFICIENTS = ["nodal", "element"]
 #: repository root of a source checkout (pdeforge/generators/elliptic_backends.py → ../..)
 ROOT = Path(__file__).resolve().parents[2]
 DOLFINX_SCRIPT = Path(__file__).resolve().parent / "fem" / "dolfinx_backend.py"
-DOLFINX_ENV = "PDEFORGE_DOLFINX_PYTHON"
-
-
-class BackendUnavailableError(PdeforgeError):
-    """The backend's software is not installed (message says how to install it)."""
-
-
-class BackendFailedError(RuntimeError):
-    """A backend's external process failed; the message carries its command and stderr."""
 
 
 @dataclass(frozen=True)
@@ -280,54 +274,16 @@ _register(Backend(
 # --- dolfinx_p1 -------------------------------------------------------------------------------
 
 
-def dolfinx_python() -> Path:
-    """The interpreter of the dolfinx environment: ``$PDEFORGE_DOLFINX_PYTHON``, else
-    ``<repository root>/.venv-dolfinx/bin/python`` (what ``make dolfinx`` builds)."""
-    return Path(os.environ.get(DOLFINX_ENV) or ROOT / ".venv-dolfinx" / "bin" / "python")
-
-
 def _check_dolfinx() -> None:
-    py = dolfinx_python()
-    if not (py.is_file() and os.access(py, os.X_OK)):
-        raise BackendUnavailableError(
-            f"backend 'dolfinx_p1' runs in the dolfinx environment, but its interpreter {py} does not "
-            f"exist. Build it with `make dolfinx` in the repository (Debian: installs python3-dolfinx "
-            f"0.5.2 into .venv-dolfinx), or set {DOLFINX_ENV} to a Python that imports dolfinx.")
-
-
-def _subprocess_env() -> dict[str, str]:
-    """The caller's environment without this interpreter's package paths; one OpenMP thread."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
+    check_dolfinx("dolfinx_p1")
 
 
 def _run_checked(cmd: list[str], what: str) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, env=_subprocess_env(), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise BackendFailedError(f"{what}: `{' '.join(cmd)}` exited with status {r.returncode}; "
-                                 f"its stderr ends:\n{r.stderr[-4000:]}")
-    return r
+    return run_checked(cmd, what)
 
 
-@functools.lru_cache(maxsize=4)
 def _dolfinx_version(py: str) -> str:
-    code = "import dolfinx, petsc4py; print(dolfinx.__version__, petsc4py.__version__)"
-    out = _run_checked([py, "-c", code], "dolfinx_p1").stdout.strip().splitlines()
-    words = out[-1].split() if out else []
-    if len(words) != 2:
-        raise BackendFailedError(f"dolfinx_p1: cannot read the dolfinx/petsc4py versions from {py}: {out!r}")
-    return f"dolfinx {words[0]}, petsc4py {words[1]}"
-
-
-def dolfinx_status() -> str | None:
-    """``None`` when the dolfinx environment imports dolfinx, else why not (for skipping tests)."""
-    try:
-        _check_dolfinx()
-        _dolfinx_version(str(dolfinx_python()))
-    except (BackendUnavailableError, BackendFailedError) as exc:
-        return str(exc)
-    return None
+    return dolfinx_version(py, "dolfinx_p1")
 
 
 def _mpi_prefix(ranks: int) -> list[str]:

@@ -18,7 +18,11 @@ Solver: Taylor–Hood P2/P1 FEM (scikit-fem) on a body-fitted gmsh mesh per case
 Stokes flow until the max-norm of the residual is below ``newton_tol`` · ρŪ², with the consistent
 grad-div term γ(∇·u, ∇·v), γ = ``grad_div`` · ρŪD (:func:`~pdeforge.generators.fem.ns.solve_steady`;
 validated on DFG 2D-1 in tests/fem_ns). Forces by the residual (volume-integral) formula on the
-obstacle's degrees of freedom; c = 2F/(ρŪ²D).
+obstacle's degrees of freedom; c = 2F/(ρŪ²D). The card's ``problem.backend`` selects the code
+that solves the discrete problem (:data:`STEADY_BACKENDS`): ``skfem`` (default, pip-installable)
+or ``dolfinx`` (DOLFINx 0.5.2 in ``.venv-dolfinx``, ``make dolfinx``: the same mesh, elements,
+quadrature and Newton criterion, so both give the same stored arrays to solver tolerance —
+tests/test_fem_dolfinx_ns.py; :mod:`pdeforge.generators.fem.ns.dolfinx_steady`).
 
 Grid layout (DeepCFD's): arrays ``[sample, x, y]`` on the 172 × 79 cell centres of [0, L] × [0, H]
 (axis 0 = x, the flow direction, as DeepCFD's ``(N, 3, 172, 79)``); the loader stacks the inputs
@@ -65,6 +69,7 @@ from pdeforge.datasets.family import (
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import cases
+from pdeforge.registry import Registry
 
 #: bump when the numerics change the stored values for the same card
 GENERATOR_VERSION = 1
@@ -81,6 +86,28 @@ PARAMS: dict[str, tuple[str, str]] = {
     "density": ("kg m-3", "density rho"),
     "viscosity": ("Pa s", "dynamic viscosity mu"),
 }
+
+
+#: codes that solve the steady discrete problem: ``(spaces, nu, rho, inflow, tol, grad_div) -> Solution``
+STEADY_BACKENDS: Registry = Registry("steady Navier-Stokes backend")
+
+
+@STEADY_BACKENDS.register("skfem")
+def _skfem(S, nu, rho, inflow, tol, grad_div):
+    from pdeforge.generators.fem.ns import solve_steady
+
+    return solve_steady(S, nu=nu, rho=rho, inflow=inflow, tol=tol, grad_div=grad_div)
+
+
+@STEADY_BACKENDS.register("dolfinx")
+def _dolfinx(S, nu, rho, inflow, tol, grad_div):
+    from pdeforge.generators.fem.ns.dolfinx_steady import solve_steady_dolfinx
+
+    return solve_steady_dolfinx(S, nu=nu, rho=rho, inflow=inflow, tol=tol, grad_div=grad_div)
+
+
+def backend_name(card: Card) -> str:
+    return str(card.get("problem.backend", "skfem"))
 
 
 def reynolds(p: dict[str, Any]) -> float:
@@ -179,12 +206,18 @@ def _cells(text: str) -> list[int]:
     return [parse_int("grid", q, 2, 4096) for q in parts]
 
 
+def _backend(text: str) -> dict[str, str]:
+    STEADY_BACKENDS.get(str(text))  # unknown names list the known ones
+    return {"problem.backend": str(text)}
+
+
 OVERRIDES = {
     **spine_overrides("all"),
     "h": Override("far-field element size (m)", _size("h", 1e-3, 1.0)),
     "h_obstacle": Override("element size on the obstacle, in obstacle sizes D", _size("h_obstacle", 1e-3, 1.0)),
     "grid": Override("cells of the DeepCFD grid, NXxNY (172x79)", lambda c, t: {"problem.grid": _cells(t)}),
     "newton_tol": Override("Newton tolerance on max|residual| / (rho U^2)", _size("newton_tol", 1e-14, 1e-2)),
+    "backend": Override("code that solves the discrete problem: skfem or dolfinx", lambda c, t: _backend(t)),
 }
 
 
@@ -218,6 +251,11 @@ class Obstacle(Family):
             raise InvalidValueError("problem.base: the obstacle must keep problem.clearance D from the walls")
         if card.get("seeding.mode") != "independent":
             raise InvalidValueError("seeding.mode must be 'independent' (the only mode of this family)")
+        STEADY_BACKENDS.get(backend_name(card))
+        if backend_name(card) == "dolfinx":
+            from pdeforge.generators.fem.dolfinx_env import check_dolfinx
+
+            check_dolfinx("dolfinx")
 
     def _all_configs(self, card: Card) -> list[ConfigSpec]:
         return [ConfigSpec(s, {"subset": s}) for s in card.get("subsets")]
@@ -228,8 +266,18 @@ class Obstacle(Family):
         return content_hash({
             "generator_version": GENERATOR_VERSION, "params": config.params, "problem": card.get("problem"),
             "subset": card.get(f"subsets.{config.params['subset']}", None), "reynolds": card.get("reynolds"),
-            "seeding": card.get("seeding"), "gmsh": gmsh.__version__,
+            "seeding": card.get("seeding"), "gmsh": gmsh.__version__, **self._backend_version(card),
         })
+
+    @staticmethod
+    def _backend_version(card: Card) -> dict[str, str]:
+        """The dolfinx backend's versions (its stored values are its own, equal to scikit-fem's
+        only to solver tolerance); nothing for the default backend, whose keys stay as they were."""
+        if backend_name(card) == "skfem":
+            return {}
+        from pdeforge.generators.fem.dolfinx_env import dolfinx_python, dolfinx_version
+
+        return {"backend": backend_name(card), "backend_version": dolfinx_version(str(dolfinx_python()), "dolfinx")}
 
     # --- schema -----------------------------------------------------------------------------
     def variables(self, card: Card, config: ConfigSpec) -> dict[str, VariableSpec]:
@@ -311,8 +359,9 @@ class Obstacle(Family):
             "layout": (f"DeepCFD's: arrays [sample, x, y] on the {nx} x {ny} cell centres of the channel; "
                        "the loader stacks (3, nx, ny) inputs sdf_obstacle, flow_region, sdf_walls and "
                        "(3, nx, ny) targets ux, uy, p (DeepCFD: 981 samples of 3 x 172 x 79)"),
-            "solver": ("Taylor-Hood P2/P1 FEM (scikit-fem) on a body-fitted gmsh mesh, steady Newton from the Stokes "
-                       "flow, grad-div stabilised; forces by the volume-integral (residual) formula"),
+            "solver": (f"Taylor-Hood P2/P1 FEM ({backend_name(card)}) on a body-fitted gmsh mesh, steady Newton, "
+                       "grad-div stabilised; forces by the volume-integral (residual) formula"),
+            "backend": backend_name(card),
             "mesher": (f"gmsh {gmsh.__version__}, frontal-Delaunay, one thread; sizes: far field "
                        f"{float(card.get('problem.h')):g} m, obstacle {float(card.get('problem.h_obstacle')):g} D "
                        f"growing over {float(card.get('problem.grow')):g} D"),
@@ -328,7 +377,7 @@ class Obstacle(Family):
 
     def solve(self, card: Card, p: dict[str, Any], *, tol: float | None = None) -> dict[str, np.ndarray]:
         """One case's stored arrays (no leading sample axis) from explicit parameters."""
-        from pdeforge.generators.fem.ns import ParabolicInflow, solve_steady
+        from pdeforge.generators.fem.ns import ParabolicInflow
         from pdeforge.generators.fem.ns.obstacle_mesh import deepcfd_inputs
         from pdeforge.generators.fem.ns.storage import divergence_frames, mesh_arrays
 
@@ -337,8 +386,8 @@ class Obstacle(Family):
         U, rho, mu = float(p["inlet_velocity"]), float(p["density"]), float(p["viscosity"])
         gamma = float(card.get("problem.grad_div")) * rho * U * geo.diameter
         tol = float(card.get("problem.newton_tol")) if tol is None else float(tol)
-        sol = solve_steady(S, nu=mu / rho, rho=rho, inflow=ParabolicInflow(1.5 * U, geo.height), tol=tol,
-                           grad_div=gamma)
+        sol = STEADY_BACKENDS.get(backend_name(card))(S, mu / rho, rho, ParabolicInflow(1.5 * U, geo.height), tol,
+                                                       gamma)
         gv = grid_view(S, card)
         view, mask = gv.apply(sol.U, sol.P), gv.mask
         nx, ny = grid_shape(card)

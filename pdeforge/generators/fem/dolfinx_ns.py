@@ -1,4 +1,4 @@
-r"""Steady Navier–Stokes around a cylinder in DOLFINx 0.5 (Debian): the cross-check backend.
+r"""Steady Navier–Stokes around a body in a channel in DOLFINx 0.5 (Debian): the second backend.
 
 The same discrete problem as :func:`pdeforge.generators.fem.ns.solve_steady` (scikit-fem), so the
 two codes agree to solver tolerance, not merely to discretisation error:
@@ -8,15 +8,16 @@ two codes agree to solver tolerance, not merely to discretisation error:
   triangle order (v0, v1, v2, then the nodes on the edges opposite v0, v1, v2);
 * Taylor–Hood P2²/P1 on that isoparametric mesh, the gradient form of the viscous term and the
   do-nothing outflow, nodal P2 interpolant of the parabolic inflow, no slip elsewhere:
-  find (u, p) with ρ((u·∇)u, v) + μ(∇u, ∇v) − (p, ∇·v) − (q, ∇·u) = 0;
+  find (u, p) with ρ((u·∇)u, v) + μ(∇u, ∇v) + γ(∇·u, ∇·v) − (p, ∇·v) − (q, ∇·u) = 0 (γ the
+  grad-div weight, Pa s, ``--grad-div``; 0 by default);
 * scikit-fem's quadrature rule (``--rule``: reference points and weights, passed to FFCx as a
   custom rule), since on curved elements the integrands are not polynomials;
 * Newton's method (PETSc LU) from zero to an absolute residual below ``--tol``.
 
 Drag and lift by the same volume-integral formula: F_d = −R(u, p; w_d), w_d the P2 function equal
-to e_d at the cylinder's nodes; c = 2F/(ρŪ²D), Ū = 2 U_max / 3. Δp = p(x_c − r, y_c) −
-p(x_c + r, y_c). Boundaries are found geometrically (inlet x = 0, outlet x = L, walls y = 0, H,
-the rest is the cylinder).
+to e_d at the body's nodes; c = 2F/(ρŪ²D), Ū = 2 U_max / 3. Δp = p(a) − p(b) at the two
+``pressure_points`` (default (x_c ∓ r, y_c)). Boundaries are found geometrically (inlet x = 0,
+outlet x = L, walls y = 0, H, the rest is the body: a cylinder or any obstacle).
 
 Run by path in the dolfinx interpreter (imports nothing of pdeforge)::
 
@@ -24,9 +25,11 @@ Run by path in the dolfinx interpreter (imports nothing of pdeforge)::
         --nu 1e-3 --rho 1 --u-max 0.3 --out result.npz
 
 ``mesh.npz``: ``x`` (n, 2) node coordinates, ``cells`` (m, 6), ``length``, ``height``,
-``center`` (2,), ``radius``. ``rule.npz``: ``points`` (q, 2), ``weights`` (q,) on the reference
-triangle (0,0), (1,0), (0,1). ``result.npz``: ``c_D``, ``c_L``, ``delta_p``, ``newton_iterations``,
-``dofs``.
+``center`` (2,), ``radius``; optional ``diameter`` (reference length D, default 2r) and
+``pressure_points`` (2, 2) (columns: the two points). ``rule.npz``: ``points`` (q, 2),
+``weights`` (q,) on the reference triangle (0,0), (1,0), (0,1). ``result.npz``: ``c_D``, ``c_L``,
+``delta_p``, ``newton_iterations``, ``dofs``, and the solution: ``u_coords`` (N, 2) / ``u`` (N, 2)
+the velocity dofs' coordinates and values, ``p_coords`` (M, 2) / ``p`` (M,) the pressure's.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import argparse
 import numpy as np
 
 
-def solve(mesh_file: str, rule_file: str, nu: float, rho: float, u_max: float, tol: float = 1e-11) -> dict:
+def solve(mesh_file: str, rule_file: str, nu: float, rho: float, u_max: float, tol: float = 1e-11,
+          grad_div: float = 0.0) -> dict:
     import ufl
     from dolfinx import fem, geometry
     from dolfinx import mesh as dmesh
@@ -49,6 +53,9 @@ def solve(mesh_file: str, rule_file: str, nu: float, rho: float, u_max: float, t
     L, H = float(data["length"]), float(data["height"])
     xc, yc = (float(c) for c in data["center"])
     r = float(data["radius"])
+    diameter = float(data["diameter"]) if "diameter" in data else 2.0 * r
+    pts2 = np.asarray(data["pressure_points"], float) if "pressure_points" in data else \
+        np.array([[xc - r, xc + r], [yc, yc]])
     rule = np.load(rule_file)
     md = {"quadrature_rule": "custom", "quadrature_points": np.asarray(rule["points"], float),
           "quadrature_weights": np.asarray(rule["weights"], float)}
@@ -81,8 +88,9 @@ def solve(mesh_file: str, rule_file: str, nu: float, rho: float, u_max: float, t
     u, p = ufl.split(w)
     v, q = ufl.TestFunctions(W)
     dx = ufl.dx(metadata=md)
-    F = (rho * ufl.inner(ufl.grad(u) * u, v) + mu * ufl.inner(ufl.grad(u), ufl.grad(v)) - p * ufl.div(v)
-         - q * ufl.div(u)) * dx
+    gamma = fem.Constant(msh, PETSc.ScalarType(grad_div))
+    F = (rho * ufl.inner(ufl.grad(u) * u, v) + mu * ufl.inner(ufl.grad(u), ufl.grad(v))
+         + gamma * ufl.div(u) * ufl.div(v) - p * ufl.div(v) - q * ufl.div(u)) * dx
     problem = NonlinearProblem(F, w, bcs=bcs, J=ufl.derivative(F, w))
     solver = NewtonSolver(MPI.COMM_WORLD, problem)
     solver.convergence_criterion = "residual"
@@ -105,18 +113,20 @@ def solve(mesh_file: str, rule_file: str, nu: float, rho: float, u_max: float, t
         wd.x.array[:] = 0.0
         wd.x.array[bs * cyl_dofs + d] = 1.0
         R = (rho * ufl.inner(ufl.grad(uh) * uh, wd) + mu * ufl.inner(ufl.grad(uh), ufl.grad(wd))
-             - ph * ufl.div(wd)) * dx
+             + gamma * ufl.div(uh) * ufl.div(wd) - ph * ufl.div(wd)) * dx
         forces.append(-msh.comm.allreduce(fem.assemble_scalar(fem.form(R)), op=MPI.SUM))
     u_mean = 2.0 * u_max / 3.0
-    scale = 2.0 / (rho * u_mean**2 * 2.0 * r)
+    scale = 2.0 / (rho * u_mean**2 * diameter)
 
-    pts = np.array([[xc - r, yc, 0.0], [xc + r, yc, 0.0]])
+    pts = np.array([[pts2[0, 0], pts2[1, 0], 0.0], [pts2[0, 1], pts2[1, 1], 0.0]])
     tree = geometry.BoundingBoxTree(msh, tdim)
     cells = geometry.compute_colliding_cells(msh, geometry.compute_collisions(tree, pts), pts)
     pv = [float(ph.eval(pts[i], cells.links(i)[:1])[0]) for i in range(2)]
-    del PETSc
+    u_coords = uh.function_space.tabulate_dof_coordinates()[:, :2]
+    p_coords = ph.function_space.tabulate_dof_coordinates()[:, :2]
     return dict(c_D=scale * forces[0], c_L=scale * forces[1], delta_p=pv[0] - pv[1], newton_iterations=int(its),
-                dofs=int(W.dofmap.index_map.size_global * W.dofmap.index_map_bs))
+                dofs=int(W.dofmap.index_map.size_global * W.dofmap.index_map_bs),
+                u_coords=u_coords, u=uh.x.array.reshape(-1, 2).copy(), p_coords=p_coords, p=ph.x.array.copy())
 
 
 def main(argv=None) -> int:
@@ -127,11 +137,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rho", type=float, default=1.0)
     ap.add_argument("--u-max", type=float, default=0.3)
     ap.add_argument("--tol", type=float, default=1e-11)
+    ap.add_argument("--grad-div", type=float, default=0.0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    res = solve(a.mesh, a.rule, a.nu, a.rho, a.u_max, a.tol)
+    res = solve(a.mesh, a.rule, a.nu, a.rho, a.u_max, a.tol, a.grad_div)
     np.savez(a.out, **res)
-    print(res)
+    print({k: v for k, v in res.items() if np.ndim(v) == 0})
     return 0
 
 
