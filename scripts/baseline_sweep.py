@@ -2,6 +2,10 @@
 
     python scripts/baseline_sweep.py --configs poisson_grid64,cubic0.1_grid64 \\
         --models fno,unet,dilresnet,deeponet,ffn --epochs 30 --preset default
+    python scripts/baseline_sweep.py --dataset obstacle --configs all --models deepcfd:full,unet,fno
+
+A model may carry its own preset (``NAME:PRESET``, e.g. ``deepcfd:full``: DeepCFD's own U-Net)
+and epoch count (``NAME:PRESET:EPOCHS``); the others take ``--preset`` and ``--epochs``.
 
 Each run goes through the same path as any submission: ``pdeforge.baselines.train.train``
 writes the predictions file (model chosen on val; test read once), and
@@ -43,15 +47,17 @@ def main(argv=None) -> None:
     from pdeforge.leaderboard.submit import submit
 
     for config in args.configs.split(","):
-        for model in args.models.split(","):
-            label = f"{model}-{args.preset}-e{args.epochs}"
+        for spec in args.models.split(","):
+            model, preset, epochs = (spec.split(":") + [args.preset, str(args.epochs)][spec.count(":"):])[:3]
+            epochs = int(epochs)
+            label = f"{model}-{preset}-e{epochs}"
             entry = Path(args.board) / "entries" / args.dataset / config / label.lower()
             if entry.exists():
                 print(f"skip {config} {label}: already on the board")
                 continue
             out = Path(args.runs) / args.dataset / config / label
-            cfg = TrainConfig(dataset=args.dataset, config=config, model=model, preset=args.preset,
-                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            cfg = TrainConfig(dataset=args.dataset, config=config, model=model, preset=preset,
+                              epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, device=args.device, root=args.root,
                               out_dir=str(out), label=label)
             if (out / "run.json").is_file() and (out / "predictions.nc").is_file():
@@ -66,8 +72,11 @@ def main(argv=None) -> None:
                       f"({run['train_wall_seconds']:.0f} s, {run['parameters']} params)", flush=True)
                 continue
             meta = out / "meta.toml"
-            notes = (f"preset {args.preset}, {args.epochs} epochs, batch {args.batch_size}, "
-                     f"lr {args.lr}, seed {args.seed}; best val epoch {run['best_epoch']}. "
+            speed = (f" Inference {1e3 * run['inference_seconds_per_sample']:.3g} ms/sample vs the solver's "
+                     f"{run['solver_seconds_per_sample']:.3g} CPU-s/sample: speed-up {run['speedup']:.0f}x."
+                     if run.get("speedup") else "")
+            notes = (f"preset {preset}, {epochs} epochs, batch {args.batch_size}, "
+                     f"lr {args.lr}, seed {args.seed}; best val epoch {run['best_epoch']}.{speed} "
                      f"{args.notes}").strip()
             meta.write_text("\n".join([
                 f"model = {json.dumps(label)}",  # a JSON string is a valid TOML basic string
