@@ -77,6 +77,7 @@ from pdeforge.datasets.family import (
 from pdeforge.datasets.seeding import sample_seedseq
 from pdeforge.errors import InvalidValueError, UnknownNameError
 from pdeforge.generators import cases
+from pdeforge.generators.fem.ns.storage import divergence_frames, mesh_arrays  # noqa: F401 (re-exported)
 
 #: bump when the numerics change the stored values for the same card
 GENERATOR_VERSION = 1
@@ -156,33 +157,6 @@ def view_of(S, card: Card):
     mask = (cells >= 0).astype(np.uint8).reshape(gx.size, gy.size)
     return GridView(x=gx, y=gy, mask=mask, Iu=point_matrix(S, pts, "u"), Iv=point_matrix(S, pts, "v"),
                     Ip=point_matrix(S, pts, "p"))
-
-
-def divergence_frames(S, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(∫_Ω |∇·u_h| dx, ∫_Ω |∂u_h/∂x| + |∂v_h/∂y| dx)`` (m²/s) of each row of ``U`` (n_frames,
-    n_u): the mass defect and its scale (their ratio is the relative divergence of
-    tests/fem_ns). One sparse matrix per derivative maps the velocity coefficients to ∂u/∂x and
-    ∂v/∂y at the quadrature points (the quadrature of
-    :func:`~pdeforge.generators.fem.ns.divergence_l1`)."""
-    import scipy.sparse as sp
-
-    bu = S.basis_u
-    nel, nqp = bu.dx.shape
-    rows = np.broadcast_to(np.arange(nel * nqp).reshape(nel, nqp), (bu.Nbfun, nel, nqp)).ravel()
-    cols = np.stack([np.broadcast_to(bu.element_dofs[i][:, None], (nel, nqp)) for i in range(bu.Nbfun)]).ravel()
-
-    def matrix(d: int):
-        vals = np.stack([bu.basis[i][0].grad[d][d] for i in range(bu.Nbfun)]).ravel()
-        return sp.coo_matrix((vals, (rows, cols)), shape=(nel * nqp, bu.N)).tocsr()
-
-    Dx, Dy = matrix(0), matrix(1)
-    w = bu.dx.ravel()
-    U = np.atleast_2d(np.asarray(U, float))
-    div, scale = np.empty(len(U)), np.empty(len(U))
-    for k, row in enumerate(U):
-        a, b = Dx @ row, Dy @ row
-        div[k], scale[k] = float(w @ np.abs(a + b)), float(w @ (np.abs(a) + np.abs(b)))
-    return div, scale
 
 
 def _size(key: str, lo: float, hi: float):
@@ -376,33 +350,19 @@ class Cylinder(Family):
             Uf, Pf, times = tr.U, tr.P, tr.t_frames
             at = np.rint(times / dt).astype(int)
             cD, cL, dp = (np.nan_to_num(a[at], nan=0.0) for a in (tr.c_D, tr.c_L, tr.delta_p))
-        n_nodes, n_tri = S.cmesh.n_vertices, S.cmesh.triangles.shape[1]
-        cap_n, cap_t = int(card.get("problem.max_nodes")), int(card.get("problem.max_triangles"))
-        if n_nodes > cap_n or n_tri > cap_t:
-            raise InvalidValueError(f"the mesh of this case has {n_nodes} vertices and {n_tri} triangles; "
-                                    f"problem.max_nodes = {cap_n} and max_triangles = {cap_t} are too small")
-        nf = Uf.shape[0]
-        pad = lambda a: np.concatenate([a, np.zeros(a.shape[:-1] + (cap_n - n_nodes,))], axis=-1)  # noqa: E731
-        tri = np.full((cap_t, 3), -1, dtype=np.int32)
-        tri[:n_tri] = S.cmesh.triangles.T
         gv = view_of(S, card)
         view, mask64 = gv.apply(Uf, Pf), gv.mask
         div, div_scale = divergence_frames(S, Uf)
         div_rel = div / np.where(div_scale > 0, div_scale, 1.0)
+        nf = Uf.shape[0]
         late = cL[-max(1, nf // 4):]
-        out: dict[str, np.ndarray] = {
-            "u": pad(Uf[:, 0: 2 * n_nodes: 2]).astype(np.float32),
-            "v": pad(Uf[:, 1: 2 * n_nodes: 2]).astype(np.float32),
-            "p": pad(Pf[:, :n_nodes]).astype(np.float32),
-            "node_x": pad(S.cmesh.vertices[0]), "node_y": pad(S.cmesh.vertices[1]),
-            "triangles": tri,
-            "node_mask": (np.arange(cap_n) < n_nodes).astype(np.int8),
-            "n_nodes": np.int64(n_nodes), "n_triangles": np.int64(n_tri),
-            "mesh_sha256": np.frombuffer(bytes.fromhex(S.cmesh.hash), dtype=np.uint8).copy(),
+        out: dict[str, np.ndarray] = mesh_arrays(S, Uf, Pf, int(card.get("problem.max_nodes")),
+                                                 int(card.get("problem.max_triangles")))
+        out.update({
             "u64": (view["u"] * mask64).astype(np.float32), "v64": (view["v"] * mask64).astype(np.float32),
             "p64": (view["p"] * mask64).astype(np.float32), "mask64": mask64.astype(np.int8),
             "c_D": cD, "c_L": cL, "delta_p": dp, "divergence_l1": div, "divergence_rel": div_rel,
-        }
+        })
         out.update({k: np.float64(p[k]) for k in PARAMS})
         out.update({
             "reynolds": np.float64(reynolds(p)),
