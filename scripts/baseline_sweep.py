@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=None,
+                   help="train on the first N training items only (rollout datasets: windows); label gets -nN")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--root", default=None)
     p.add_argument("--runs", default="runs")
@@ -50,7 +52,7 @@ def main(argv=None) -> None:
         for spec in args.models.split(","):
             model, preset, epochs = (spec.split(":") + [args.preset, str(args.epochs)][spec.count(":"):])[:3]
             epochs = int(epochs)
-            label = f"{model}-{preset}-e{epochs}"
+            label = f"{model}-{preset}-e{epochs}" + (f"-n{args.n_train}" if args.n_train else "")
             entry = Path(args.board) / "entries" / args.dataset / config / label.lower()
             if entry.exists():
                 print(f"skip {config} {label}: already on the board")
@@ -58,7 +60,7 @@ def main(argv=None) -> None:
             out = Path(args.runs) / args.dataset / config / label
             cfg = TrainConfig(dataset=args.dataset, config=config, model=model, preset=preset,
                               epochs=epochs, batch_size=args.batch_size, lr=args.lr,
-                              seed=args.seed, device=args.device, root=args.root,
+                              seed=args.seed, device=args.device, root=args.root, n_train=args.n_train,
                               out_dir=str(out), label=label)
             if (out / "run.json").is_file() and (out / "predictions.nc").is_file():
                 run = json.loads((out / "run.json").read_text())
@@ -75,7 +77,8 @@ def main(argv=None) -> None:
             speed = (f" Inference {1e3 * run['inference_seconds_per_sample']:.3g} ms/sample vs the solver's "
                      f"{run['solver_seconds_per_sample']:.3g} CPU-s/sample: speed-up {run['speedup']:.0f}x."
                      if run.get("speedup") else "")
-            notes = (f"preset {preset}, {epochs} epochs, batch {args.batch_size}, "
+            subset = f" on the first {args.n_train} training items" if args.n_train else ""
+            notes = (f"preset {preset}, {epochs} epochs{subset}, batch {args.batch_size}, "
                      f"lr {args.lr}, seed {args.seed}; best val epoch {run['best_epoch']}.{speed} "
                      f"{args.notes}").strip()
             meta.write_text("\n".join([
