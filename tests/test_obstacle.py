@@ -97,6 +97,25 @@ def test_inputs_mask_and_fields_agree_with_the_analytic_geometry(coarse, solved)
     assert solid.sum() > 0 and np.all(a["ux"][solid] == 0) and np.all(a["p"][solid] == 0)
 
 
+def test_grid_view_is_exact_on_linear_fields(coarse, solved):
+    # the P2 interpolant of a linear velocity and the P1 interpolant of a linear pressure,
+    # evaluated at the DeepCFD cell centres: exact (polygons have straight elements only; the
+    # circle's curved elements carry a linear pressure only up to O(h^2), checked away from it)
+    p, _ = solved
+    S = ob.case_spaces(coarse, p)
+    gv = ob.grid_view(S, coarse)
+    X, Y = np.meshgrid(gv.x, gv.y, indexing="ij")
+    loc = S.basis_u.doflocs
+    U = np.where(np.arange(S.n_u) % 2 == 0, 1.0 + 2.0 * loc[0] - 3.0 * loc[1], -0.5 + 0.25 * loc[0] + loc[1])
+    vx = S.basis_p.doflocs
+    out = gv.apply(U, 4.0 - vx[0] + 7.0 * vx[1])
+    fluid = gv.mask == 1
+    assert np.abs(out["u"] - (1.0 + 2.0 * X - 3.0 * Y))[fluid].max() < 1e-11
+    assert np.abs(out["v"] - (-0.5 + 0.25 * X + Y))[fluid].max() < 1e-11
+    far = np.abs(ob.geometry(coarse, p).signed_distance(X, Y)) > 0.05
+    assert np.abs(out["p"] - (4.0 - X + 7.0 * Y))[fluid & far].max() < 1e-11
+
+
 def test_flow_is_physical_and_weakly_divergence_free(coarse, solved):
     p, a = solved
     U = p["inlet_velocity"]
