@@ -228,3 +228,14 @@ def test_backend_is_chosen_by_name_and_a_missing_dolfinx_says_how_to_build_it(mo
     monkeypatch.setenv("PDEFORGE_DOLFINX_PYTHON", str(tmp_path / "absent" / "python"))
     with pytest.raises(BackendUnavailableError, match="make dolfinx"):
         effective_card("obstacle", {"backend": "dolfinx"})
+
+
+def test_delta_p_is_finite_where_the_pressure_point_lies_on_a_curved_boundary(card):
+    # drawn case train[132] of the card: a circle whose upstream point (x_c - r, y_c), a mesh
+    # vertex on the curved boundary, escaped point location by rounding (delta_p was NaN before
+    # the vertex fallback of fem/ns/solver._quantities)
+    family = effective_card("obstacle")[1]
+    p = family.case_params(card, family.configs(card)[0], "train", 132)
+    assert p["shape"] == "circle"
+    a = family.solve(card, p)
+    assert np.isfinite(a["delta_p"]) and a["delta_p"] > 0
