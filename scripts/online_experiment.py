@@ -40,6 +40,7 @@ BUDGETS = {
     "smoke": {"steps": 32, "pairs": "condiff/cubic1.0_grid64:fno"},
     # Darcy's solver (~1 s/sample on a shared core here) cannot feed 32 fresh samples per step
     "cpu": {"steps": 128, "pairs": "condiff/cubic1.0_grid64:fno,condiff/cubic1.0_grid64:ffn,"
+                                   "condiff/cubic1.0_grid64:dilresnet,"
                                    "darcy/fno_s85:fno:4,darcy/fno_s85:ffn:4"},
     "gpu": {"steps": 16000, "pairs": "condiff/cubic1.0_grid64:fno,condiff/cubic1.0_grid64:ffn,"
                                      "condiff/cubic1.0_grid64:dilresnet,darcy/fno_s85:fno,"
