@@ -122,12 +122,14 @@ def compare(offline_entry: Path, online_entry: Path, online_run: dict) -> dict:
 
 def markdown(results: dict) -> str:
     b = results["budget"]
+    train_min = sum(r["offline_train_seconds"] + r["online_train_seconds"]
+                    for r in results["pairs"]) / 60
     lines = [
         f"Budget: {b['steps']} optimiser steps of batch {b['batch_size']} ({b['epochs']} offline "
         f"epochs of the stored {b['n_train']}-sample train split), lr {b['lr']} {b['schedule']}, "
         f"seed {b['seed']}, preset {b['preset']}, {b['torch_threads']} torch thread(s), "
         f"{b['generator_workers']} generator process; online: buffer {b['buffer']}, "
-        f"the fixed schedule (k fresh samples per step, column k); wall {results['wall_seconds'] / 60:.1f} min "
+        f"the fixed schedule (k fresh samples per step, column k); training wall {train_min:.1f} min (the runs' own clocks) "
         f"on {results['hardware']}.",
         "",
         "| dataset/config | model | k | offline rel-L2 [95 % CI] | online rel-L2 [95 % CI] | "
