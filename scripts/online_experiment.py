@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import time
 from pathlib import Path
 
 #: --budget presets: optimiser steps (a multiple of the 32 steps of an epoch of 1000 samples at
@@ -129,7 +128,8 @@ def markdown(results: dict) -> str:
         f"epochs of the stored {b['n_train']}-sample train split), lr {b['lr']} {b['schedule']}, "
         f"seed {b['seed']}, preset {b['preset']}, {b['torch_threads']} torch thread(s), "
         f"{b['generator_workers']} generator process; online: buffer {b['buffer']}, "
-        f"the fixed schedule (k fresh samples per step, column k); training wall {train_min:.1f} min (the runs' own clocks) "
+        f"the fixed schedule (k fresh samples per step, column k); training wall "
+        f"{train_min:.1f} min (the runs' own clocks) "
         f"on {results['hardware']}.",
         "",
         "| dataset/config | model | k | offline rel-L2 [95 % CI] | online rel-L2 [95 % CI] | "
@@ -188,7 +188,6 @@ def main(argv=None) -> None:
     budget = BUDGETS[args.budget]
     steps = args.steps or budget["steps"]
     pairs = _parse_pairs(args.pairs or budget["pairs"])
-    t0 = time.perf_counter()
     results = {"pairs": [], "hardware": None}
     jobs = [(d, c, m, f, mode) for d, c, m, f in pairs for mode in ("offline", "online")]
     n_train = None
@@ -253,7 +252,6 @@ def main(argv=None) -> None:
             results["pairs"].append(row)
             tqdm.write(f"  offline {row['offline_rel_l2'][0]:.4f} vs online {row['online_rel_l2'][0]:.4f}: "
                        f"{100 * row['relative_improvement']:+.1f} %")
-    results["wall_seconds"] = time.perf_counter() - t0
     results["budget"] = {"name": args.budget, "steps": steps, "epochs": epochs,
                          "batch_size": args.batch_size, "n_train": n_train, "lr": args.lr,
                          "schedule": "cosine", "seed": args.seed, "preset": args.preset,
@@ -271,7 +269,6 @@ def main(argv=None) -> None:
         ran = {key(r) for r in results["pairs"]}
         if old.get("budget", {}).get("steps") == steps:
             results["pairs"] = [r for r in old["pairs"] if key(r) not in ran] + results["pairs"]
-            results["wall_seconds"] += old.get("wall_seconds", 0.0)
     (out_dir / "online_experiment.json").write_text(json.dumps(results, indent=2) + "\n")
     md = markdown(results)
     (out_dir / "online_experiment.md").write_text(md)
